@@ -1,0 +1,158 @@
+// Command orchd is the orch daemon: `orchd server` runs a master, `orchd dev` a
+// single-master cluster on loopback for trying orch out.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/orchd/orch/cli"
+	"github.com/orchd/orch/server"
+)
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{Use: "orchd", Short: "The orch daemon: masters and worker agents", SilenceUsage: true}
+	root.AddCommand(serverCommand(), devCommand(), &cobra.Command{
+		Use: "version", Short: "Print the version",
+		Run: func(*cobra.Command, []string) { fmt.Println("orchd", server.Version) },
+	})
+	return root
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serverCommand() *cobra.Command {
+	var cfg server.Config
+	var join, level string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a master",
+		Long: `Run a master. Masters replicate the cluster state through Raft and find each other
+by gossip. Start the first masters with --bootstrap-expect N (the first N that see each
+other form the cluster, once); start later ones with --join.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(level)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			if join != "" {
+				cfg.Join = strings.Split(join, ",")
+			}
+			if cfg.Name == "" {
+				return fmt.Errorf("--name is required")
+			}
+			if cfg.DataDir == "" {
+				return fmt.Errorf("--data-dir is required")
+			}
+			m, err := server.Start(cfg)
+			if err != nil {
+				return err
+			}
+			return runUntilSignal(m)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", hostname(), "unique name of this master")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and state")
+	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7000", "host:port of the API (Connect, gRPC, gRPC-Web)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7001", "host:port for Raft traffic (advertised to the other masters)")
+	f.StringVar(&cfg.GossipAddr, "gossip-addr", "127.0.0.1:7002", "host:port for gossip among masters")
+	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many masters see each other")
+	f.StringVar(&join, "join", "", "comma-separated gossip addresses of masters to join")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func devCommand() *cobra.Command {
+	var dataDir, apiAddr, level string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a one-master cluster on 127.0.0.1 for development",
+		Long: `Run a one-master cluster on 127.0.0.1 with its data in --data-dir, and point orchctl
+at it (a "dev" context in the orchctl config), so that 'orchctl get ns' works right away.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(level)
+			if err != nil {
+				return err
+			}
+			host, port, err := splitPort(apiAddr)
+			if err != nil {
+				return err
+			}
+			m, err := server.Start(server.Config{
+				Name: "dev", DataDir: filepath.Join(dataDir, "master"), APIAddr: apiAddr,
+				RaftAddr: fmt.Sprintf("%s:%d", host, port+1), GossipAddr: fmt.Sprintf("%s:%d", host, port+2),
+				BootstrapExpect: 1, Logger: log, GossipLocal: true,
+			})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := m.WaitReady(ctx); err != nil {
+				m.Close()
+				return fmt.Errorf("dev cluster did not become ready: %w", err)
+			}
+			path := cli.DefaultConfigPath()
+			if err := cli.SaveContext(path, "dev", m.URL(), true); err != nil {
+				m.Close()
+				return fmt.Errorf("write orchctl config: %w", err)
+			}
+			log.Info("orch dev cluster ready; try: orchctl get ns", "api", m.URL(), "orchctl-config", path)
+			return runUntilSignal(m)
+		},
+	}
+	home, _ := os.UserHomeDir()
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", filepath.Join(home, ".orch", "dev"), "directory for the dev cluster's state")
+	f.StringVar(&apiAddr, "api-addr", "127.0.0.1:7000", "host:port of the API; Raft and gossip use the next two ports")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func splitPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	var port int
+	if i < 0 {
+		return "", 0, fmt.Errorf("address %q: want host:port", addr)
+	}
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil || port <= 0 || port > 65533 {
+		return "", 0, fmt.Errorf("address %q: bad port", addr)
+	}
+	return addr[:i], port, nil
+}
+
+// runUntilSignal serves until SIGINT or SIGTERM, then shuts down gracefully.
+func runUntilSignal(m *server.Master) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	return m.Close()
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

@@ -1,0 +1,276 @@
+package consensus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// kvFSM is the test FSM: a map fed with "set k v" commands.
+type kvFSM struct {
+	mu   sync.Mutex
+	data map[string]string
+}
+
+func newKV() *kvFSM { return &kvFSM{data: map[string]string{}} }
+
+// ApplyBatch returns the previous value of each key set.
+func (f *kvFSM) ApplyBatch(logs []*raft.Log) []any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]any, len(logs))
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			panic(fmt.Sprintf("kvFSM got log type %v", l.Type))
+		}
+		parts := strings.SplitN(string(l.Data), " ", 3)
+		if len(parts) != 3 || parts[0] != "set" {
+			panic(fmt.Sprintf("kvFSM: bad command %q", l.Data))
+		}
+		out[i] = f.data[parts[1]]
+		f.data[parts[1]] = parts[2]
+	}
+	return out
+}
+
+func (f *kvFSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+func (f *kvFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return kvSnapshot(f.dump()), nil
+}
+
+func (f *kvFSM) Restore(rc io.ReadCloser) error {
+	defer func() { _ = rc.Close() }()
+	data := map[string]string{}
+	if err := json.NewDecoder(rc).Decode(&data); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.data = data
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *kvFSM) get(k string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.data[k]
+}
+
+func (f *kvFSM) dump() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.data)
+}
+
+type kvSnapshot map[string]string
+
+func (s kvSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(map[string]string(s)); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s kvSnapshot) Release() {}
+
+// testMaster is one master of a test cluster; restart keeps its config.
+type testMaster struct {
+	cfg  Config
+	fsm  *kvFSM
+	node *Node
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("CONSENSUS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// freeAddr returns a loopback address whose port is free for TCP and UDP
+// (memberlist binds both).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
+		return addr
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+func testConfig(t *testing.T, name string) Config {
+	return Config{
+		Name:               name,
+		DataDir:            t.TempDir(),
+		RaftAddr:           freeAddr(t),
+		GossipAddr:         freeAddr(t),
+		APIAddr:            "http://" + name + ".test:7000",
+		Logger:             testLogger().With("master", name),
+		HeartbeatTimeout:   400 * time.Millisecond,
+		ElectionTimeout:    400 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		GossipLocal:        true,
+	}
+}
+
+func startMaster(t *testing.T, cfg Config) *testMaster {
+	t.Helper()
+	m := &testMaster{cfg: cfg}
+	m.start(t)
+	return m
+}
+
+func (m *testMaster) start(t *testing.T) {
+	t.Helper()
+	m.fsm = newKV()
+	cfg := m.cfg
+	cfg.FSM = m.fsm
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", cfg.Name, err)
+	}
+	m.node = n
+	t.Cleanup(func() { _ = n.Shutdown() })
+}
+
+func (m *testMaster) stop(t *testing.T) {
+	t.Helper()
+	if err := m.node.Shutdown(); err != nil {
+		t.Fatalf("shutdown %s: %v", m.cfg.Name, err)
+	}
+}
+
+// startCluster starts n masters expecting n; all but the first join the
+// first by gossip. It returns once one of them leads.
+func startCluster(t *testing.T, n int, tweak func(*Config)) []*testMaster {
+	t.Helper()
+	var ms []*testMaster
+	var seed string
+	for i := range n {
+		cfg := testConfig(t, fmt.Sprintf("m%d", i+1))
+		cfg.BootstrapExpect = n
+		if i == 0 {
+			seed = cfg.GossipAddr
+		} else {
+			cfg.Join = []string{seed}
+		}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		ms = append(ms, startMaster(t, cfg))
+	}
+	waitLeader(t, ms)
+	return ms
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLeader waits until exactly one running master has established
+// leadership and returns it.
+func waitLeader(t *testing.T, ms []*testMaster) *testMaster {
+	t.Helper()
+	var leader *testMaster
+	waitFor(t, 10*time.Second, "an established leader", func() bool {
+		leader = nil
+		count := 0
+		for _, m := range ms {
+			if m.running() && m.node.established.Load() && m.node.IsLeader() {
+				leader = m
+				count++
+			}
+		}
+		return count == 1
+	})
+	return leader
+}
+
+func (m *testMaster) running() bool {
+	select {
+	case <-m.node.shutdownCh:
+		return false
+	default:
+		return true
+	}
+}
+
+func followers(ms []*testMaster, leader *testMaster) []*testMaster {
+	var out []*testMaster
+	for _, m := range ms {
+		if m != leader && m.running() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// set applies "set k v" through m, which must lead, and returns the index.
+func set(t *testing.T, m *testMaster, k, v string) uint64 {
+	t.Helper()
+	idx, _, err := m.node.Apply(ctxT(t), []byte("set "+k+" "+v))
+	if err != nil {
+		t.Fatalf("apply set %s %s on %s: %v", k, v, m.cfg.Name, err)
+	}
+	return idx
+}
+
+func waitApplied(t *testing.T, m *testMaster, idx uint64) {
+	t.Helper()
+	if err := m.node.WaitApplied(ctxT(t), idx); err != nil {
+		t.Fatalf("%s: %v", m.cfg.Name, err)
+	}
+}
+
+func voters(t *testing.T, n *Node) []string {
+	t.Helper()
+	servers, err := n.Configuration()
+	if err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
+	var out []string
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter.String() {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}

@@ -1,0 +1,120 @@
+// Command bench measures orch and prints one JSON line per result (`make bench`).
+// API writes: ConfigMap creates of 1 KiB through the Connect API against 3 masters
+// (real orchd processes on loopback), with 1, 16 and 128 concurrent clients spread over
+// the masters.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/orchd/orch/e2e/harness"
+	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
+	"github.com/orchd/orch/proto/gen/orch/v1/orchv1connect"
+	"github.com/orchd/orch/transport"
+)
+
+type result struct {
+	Bench     string  `json:"bench"`
+	Masters   int     `json:"masters"`
+	Clients   int     `json:"clients"`
+	Ops       int     `json:"ops"`
+	Errors    int64   `json:"errors"`
+	Seconds   float64 `json:"seconds"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	CPUs      int     `json:"cpus"`
+}
+
+func main() {
+	duration := flag.Duration("duration", 5*time.Second, "how long each concurrency level runs")
+	clients := flag.String("clients", "1,16,128", "concurrency levels")
+	flag.Parse()
+	if err := run(*duration, *clients); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(duration time.Duration, levels string) error {
+	dir, err := os.MkdirTemp("", "orch-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := harness.Binaries(dir)
+	if err != nil {
+		return err
+	}
+	c, err := harness.StartMasters(dir, bin, 3)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	value := strings.Repeat("x", 1024)
+	for i, l := range strings.Split(levels, ",") {
+		var n int
+		if _, err := fmt.Sscanf(l, "%d", &n); err != nil || n <= 0 {
+			return fmt.Errorf("bad concurrency %q", l)
+		}
+		r := createBench(c, n, duration, value, fmt.Sprintf("b%d", i))
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+	}
+	return nil
+}
+
+func createBench(c *harness.Cluster, clients int, d time.Duration, value, prefix string) result {
+	hc := transport.Client()
+	var lat []time.Duration
+	var mu sync.Mutex
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	for w := range clients {
+		cl := orchv1connect.NewConfigMapServiceClient(hc, c.Masters[w%len(c.Masters)].URL())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for i := 0; ctx.Err() == nil; i++ {
+				obj := &orchv1.ConfigMap{Metadata: &orchv1.ObjectMeta{Name: fmt.Sprintf("%s-%d-%d", prefix, w, i)}, Data: map[string]string{"v": value}}
+				t0 := time.Now()
+				_, err := cl.Create(context.Background(), connect.NewRequest(obj))
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	}
+	return result{Bench: "api_create_configmap_1k", Masters: len(c.Masters), Clients: clients, Ops: len(lat), Errors: errs.Load(),
+		Seconds: elapsed, OpsPerSec: float64(len(lat)) / elapsed, P50ms: pct(0.50), P99ms: pct(0.99), CPUs: runtime.NumCPU()}
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/orchd/orch/api"
+)
+
+// protectedNamespaces exist from cluster birth and cannot be deleted.
+var protectedNamespaces = map[string]bool{"default": true, "orch-system": true}
+
+// admitCreate decides everything about a new object before it is proposed: defaults,
+// identity, timestamps, then validation. Nothing non-deterministic is left to the FSM.
+func (a *API) admitCreate(k *api.Kind, o api.Object) error {
+	if o == nil {
+		return invalid("request: object required")
+	}
+	api.SetTypeMeta(k, o)
+	m := api.Meta(o)
+	if err := a.admitNamespace(k, o); err != nil {
+		return err
+	}
+	if m.GetName() == "" && m.GetGenerateName() != "" {
+		m.Name = m.GetGenerateName() + utilrand.String(5)
+	}
+	if m.GetResourceVersion() != "" {
+		return invalid("metadata.resourceVersion: Invalid value: must not be set on objects to be created")
+	}
+	m.Uid = uuid.NewString()
+	m.CreationTimestamp = timestamppb.New(a.now().UTC().Truncate(time.Second))
+	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = nil, nil
+	m.Generation = 1
+	defaultObject(k, o)
+	return validationError(k, validateObject(k, o))
+}
+
+// admitUpdate defaults and validates a replacement object. The server-owned metadata
+// (uid, timestamps, generation) is taken from the stored object inside the FSM.
+func (a *API) admitUpdate(k *api.Kind, o api.Object) error {
+	if err := a.admitName(k, o); err != nil {
+		return err
+	}
+	defaultObject(k, o)
+	return validationError(k, validateObject(k, o))
+}
+
+// admitName checks that a request names an existing object's identity.
+func (a *API) admitName(k *api.Kind, o api.Object) error {
+	if o == nil {
+		return invalid("request: object required")
+	}
+	api.SetTypeMeta(k, o)
+	if err := a.admitNamespace(k, o); err != nil {
+		return err
+	}
+	if api.Meta(o).GetName() == "" {
+		return invalid("metadata.name: Required value: name is required")
+	}
+	return nil
+}
+
+func (a *API) admitNamespace(k *api.Kind, o api.Object) error {
+	m := api.Meta(o)
+	switch {
+	case !k.Namespaced:
+		m.Namespace = ""
+	case m.GetNamespace() == "":
+		m.Namespace = "default"
+	}
+	return nil
+}
+
+// validationError turns field errors into one InvalidArgument error naming every field:
+// `Pod "web" is invalid: spec.containers[0].image: Required value`.
+func validationError(k *api.Kind, errs field.ErrorList) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s is invalid: %s", k.Name, strings.Join(msgs, "; ")))
+}
