@@ -33,7 +33,7 @@ start() {
 	orchctl get ns
 	echo "== orchctl apply -f examples/"
 	orchctl apply -f examples/
-	orchctl get all -A 2>/dev/null || orchctl get deploy,svc,cm -A
+	orchctl get deploy,svc,cm,pods -A
 	cat <<TXT
 
 orch is running. Try:
@@ -42,7 +42,7 @@ orch is running. Try:
   orchctl cluster members
 Stop it with: make stop
 TXT
-	command -v orchctl >/dev/null 2>&1 && [ "$(command -v orchctl)" = /usr/local/bin/orchctl ] || echo "(orchctl is in $PWD/bin: export PATH=$PWD/bin:\$PATH)"
+	[ -x /usr/local/bin/orchctl ] || echo "(orchctl is in $PWD/bin: export PATH=$PWD/bin:\$PATH)"
 }
 
 case "${1:-}" in
