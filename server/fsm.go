@@ -29,6 +29,7 @@ const (
 	UpdateCommand       CommandType = 2
 	UpdateStatusCommand CommandType = 3
 	DeleteCommandType   CommandType = 4
+	BindCommandType     CommandType = 5
 
 	// IgnorableCommandFlag marks a command an older FSM may skip instead of panicking on.
 	IgnorableCommandFlag CommandType = 128
@@ -51,9 +52,10 @@ func encodeCommand(t CommandType, payload proto.Message) ([]byte, error) {
 
 // applyResult is what the FSM returns for one command.
 type applyResult struct {
-	kind *api.Kind
-	obj  api.Object
-	err  error
+	kind  *api.Kind
+	obj   api.Object
+	err   error
+	bound int // bind commands: how many pods were bound
 }
 
 // FSM applies committed Raft entries to the store and feeds the watch hub. It is
@@ -120,6 +122,10 @@ func (w *fsmTxn) apply(data []byte) *applyResult {
 		k := mustKind(c.GetKind())
 		obj, err := w.delete(k, &c)
 		return &applyResult{kind: k, obj: obj, err: err}
+	case BindCommandType:
+		var c orchv1.BindCommand
+		mustUnmarshal(payload, &c, t)
+		return w.bind(&c)
 	}
 	if t&IgnorableCommandFlag != 0 {
 		return nil
@@ -384,6 +390,49 @@ func (w *fsmTxn) finishNamespace(ns string) {
 		}
 	}
 	w.remove(api.NamespaceKind, o)
+}
+
+// bind places pending pods on nodes. A binding whose pod is gone, was replaced (other
+// uid), is already bound or is being deleted is skipped: the scheduler sees it next pass.
+func (w *fsmTxn) bind(c *orchv1.BindCommand) *applyResult {
+	bound := 0
+	for _, b := range c.GetBindings() {
+		cur, ok := w.get(api.PodKind, api.Key(b.GetNamespace(), b.GetName()))
+		if !ok {
+			continue
+		}
+		p := cur.(*orchv1.Pod)
+		if p.GetMetadata().GetUid() != b.GetUid() || p.GetSpec().GetNodeName() != "" || p.GetMetadata().GetDeletionTimestamp() != nil {
+			continue
+		}
+		next := proto.Clone(p).(*orchv1.Pod)
+		if next.Spec == nil {
+			next.Spec = &orchv1.PodSpec{}
+		}
+		next.Spec.NodeName = b.GetNodeName()
+		if next.Status == nil {
+			next.Status = &orchv1.PodStatus{}
+		}
+		setPodCondition(next.Status, &orchv1.PodCondition{Type: "PodScheduled", Status: "True", LastTransitionTime: c.GetNow()})
+		w.replace(api.PodKind, p, next)
+		bound++
+	}
+	return &applyResult{kind: api.PodKind, obj: nil, err: nil, bound: bound}
+}
+
+// setPodCondition replaces the condition of the same type, keeping its transition time
+// when the status does not change.
+func setPodCondition(st *orchv1.PodStatus, c *orchv1.PodCondition) {
+	for i, old := range st.Conditions {
+		if old.GetType() == c.GetType() {
+			if old.GetStatus() == c.GetStatus() {
+				c.LastTransitionTime = old.GetLastTransitionTime()
+			}
+			st.Conditions[i] = c
+			return
+		}
+	}
+	st.Conditions = append(st.Conditions, c)
 }
 
 // Snapshot captures the store as of now; Persist writes it out.

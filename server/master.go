@@ -43,6 +43,7 @@ type Config struct {
 	SnapshotThreshold                                     uint64
 	SnapshotInterval                                      time.Duration
 	GossipLocal                                           bool
+	Nodes                                                 NodeConfig
 }
 
 // Master is a running master: Raft node, state store, API server.
@@ -57,6 +58,7 @@ type Master struct {
 	ln    net.Listener
 	url   string
 
+	beats        heartbeats
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc
 	done         chan struct{}
@@ -68,6 +70,7 @@ func Start(cfg Config) (*Master, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	cfg.Nodes.defaults()
 	if cfg.HistorySize == 0 {
 		cfg.HistorySize = 100_000
 	}
@@ -119,7 +122,8 @@ func (m *Master) handler() http.Handler {
 	m.api.mountKinds(mux)
 	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}))
 	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}))
-	names := append([]string{orchv1connect.ClusterServiceName}, kindServiceNames...)
+	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}))
+	names := append([]string{orchv1connect.ClusterServiceName, orchv1connect.NodeAgentServiceName}, kindServiceNames...)
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
@@ -153,8 +157,15 @@ func (m *Master) leadershipChanged(leader bool) {
 	go m.establishLeadership(ctx)
 }
 
-// establishLeadership makes sure the namespaces every cluster has exist.
+// establishLeadership makes sure the namespaces every cluster has exist, then starts
+// the leader-only work: node monitoring and the scheduler.
 func (m *Master) establishLeadership(ctx context.Context) {
+	defer func() {
+		if ctx.Err() == nil {
+			go m.monitorNodes(ctx)
+			go m.runScheduler(ctx)
+		}
+	}()
 	for _, ns := range []string{"default", "orch-system"} {
 		for ctx.Err() == nil {
 			v := m.store.View()

@@ -406,6 +406,128 @@ func (x *ReadIndexResponse) GetIndex() uint64 {
 	return 0
 }
 
+// Binding assigns one pending pod to a node.
+type Binding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Uid           string                 `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	NodeName      string                 `protobuf:"bytes,4,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Binding) Reset() {
+	*x = Binding{}
+	mi := &file_orch_v1_internal_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Binding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Binding) ProtoMessage() {}
+
+func (x *Binding) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_internal_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Binding.ProtoReflect.Descriptor instead.
+func (*Binding) Descriptor() ([]byte, []int) {
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Binding) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Binding) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Binding) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *Binding) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+// BindCommand binds pods to nodes in one Raft entry (the scheduler's batch).
+type BindCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bindings      []*Binding             `protobuf:"bytes,1,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	Now           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindCommand) Reset() {
+	*x = BindCommand{}
+	mi := &file_orch_v1_internal_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindCommand) ProtoMessage() {}
+
+func (x *BindCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_internal_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindCommand.ProtoReflect.Descriptor instead.
+func (*BindCommand) Descriptor() ([]byte, []int) {
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BindCommand) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
+func (x *BindCommand) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
 var File_orch_v1_internal_proto protoreflect.FileDescriptor
 
 const file_orch_v1_internal_proto_rawDesc = "" +
@@ -433,7 +555,15 @@ const file_orch_v1_internal_proto_rawDesc = "" +
 	"\x06object\x18\x03 \x01(\fR\x06object\"\x12\n" +
 	"\x10ReadIndexRequest\")\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index2\x8d\x01\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"j\n" +
+	"\aBinding\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\tR\x03uid\x12\x1b\n" +
+	"\tnode_name\x18\x04 \x01(\tR\bnodeName\"i\n" +
+	"\vBindCommand\x12,\n" +
+	"\bbindings\x18\x01 \x03(\v2\x10.orch.v1.BindingR\bbindings\x12,\n" +
+	"\x03now\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03now2\x8d\x01\n" +
 	"\x0fInternalService\x126\n" +
 	"\x05Apply\x12\x15.orch.v1.ApplyRequest\x1a\x16.orch.v1.ApplyResponse\x12B\n" +
 	"\tReadIndex\x12\x19.orch.v1.ReadIndexRequest\x1a\x1a.orch.v1.ReadIndexResponseB0Z.github.com/orchd/orch/proto/gen/orch/v1;orchv1b\x06proto3"
@@ -450,7 +580,7 @@ func file_orch_v1_internal_proto_rawDescGZIP() []byte {
 	return file_orch_v1_internal_proto_rawDescData
 }
 
-var file_orch_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_orch_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_orch_v1_internal_proto_goTypes = []any{
 	(*WriteCommand)(nil),          // 0: orch.v1.WriteCommand
 	(*DeleteCommand)(nil),         // 1: orch.v1.DeleteCommand
@@ -459,19 +589,23 @@ var file_orch_v1_internal_proto_goTypes = []any{
 	(*ApplyResponse)(nil),         // 4: orch.v1.ApplyResponse
 	(*ReadIndexRequest)(nil),      // 5: orch.v1.ReadIndexRequest
 	(*ReadIndexResponse)(nil),     // 6: orch.v1.ReadIndexResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Binding)(nil),               // 7: orch.v1.Binding
+	(*BindCommand)(nil),           // 8: orch.v1.BindCommand
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_orch_v1_internal_proto_depIdxs = []int32{
-	7, // 0: orch.v1.DeleteCommand.now:type_name -> google.protobuf.Timestamp
-	3, // 1: orch.v1.InternalService.Apply:input_type -> orch.v1.ApplyRequest
-	5, // 2: orch.v1.InternalService.ReadIndex:input_type -> orch.v1.ReadIndexRequest
-	4, // 3: orch.v1.InternalService.Apply:output_type -> orch.v1.ApplyResponse
-	6, // 4: orch.v1.InternalService.ReadIndex:output_type -> orch.v1.ReadIndexResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	9, // 0: orch.v1.DeleteCommand.now:type_name -> google.protobuf.Timestamp
+	7, // 1: orch.v1.BindCommand.bindings:type_name -> orch.v1.Binding
+	9, // 2: orch.v1.BindCommand.now:type_name -> google.protobuf.Timestamp
+	3, // 3: orch.v1.InternalService.Apply:input_type -> orch.v1.ApplyRequest
+	5, // 4: orch.v1.InternalService.ReadIndex:input_type -> orch.v1.ReadIndexRequest
+	4, // 5: orch.v1.InternalService.Apply:output_type -> orch.v1.ApplyResponse
+	6, // 6: orch.v1.InternalService.ReadIndex:output_type -> orch.v1.ReadIndexResponse
+	5, // [5:7] is the sub-list for method output_type
+	3, // [3:5] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_orch_v1_internal_proto_init() }
@@ -486,7 +620,7 @@ func file_orch_v1_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orch_v1_internal_proto_rawDesc), len(file_orch_v1_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,425 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orchd/orch/api"
+	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
+	"github.com/orchd/orch/proto/gen/orch/v1/orchv1connect"
+	"github.com/orchd/orch/server/scheduler"
+)
+
+// NodeConfig tunes the node lifecycle.
+type NodeConfig struct {
+	// ClusterCIDR is split into one PodCIDRMaskSize block per node.
+	ClusterCIDR     string
+	PodCIDRMaskSize int
+	// HeartbeatInterval is what agents are told; GracePeriod is how long the leader waits
+	// for a heartbeat before it marks the node's Ready condition Unknown.
+	HeartbeatInterval time.Duration
+	GracePeriod       time.Duration
+}
+
+func (c *NodeConfig) defaults() {
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.244.0.0/16"
+	}
+	if c.PodCIDRMaskSize == 0 {
+		c.PodCIDRMaskSize = 24
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.GracePeriod == 0 {
+		c.GracePeriod = 40 * time.Second
+	}
+}
+
+// heartbeats is the leader's in-memory record of when each node was last heard from.
+// Only transitions of the Ready condition are written to Raft.
+type heartbeats struct {
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	since time.Time // leadership start: nodes not heard from yet count from here
+	reg   sync.Mutex
+}
+
+func (h *heartbeats) reset(now time.Time) {
+	h.mu.Lock()
+	h.seen, h.since = map[string]time.Time{}, now
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) beat(name string, now time.Time) {
+	h.mu.Lock()
+	if h.seen == nil {
+		h.seen = map[string]time.Time{}
+	}
+	h.seen[name] = now
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) last(name string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t, ok := h.seen[name]; ok {
+		return t
+	}
+	return h.since
+}
+
+// nodeAgentService serves NodeAgentService; followers forward to the leader.
+type nodeAgentService struct{ m *Master }
+
+func (s *nodeAgentService) leaderClient() (orchv1connect.NodeAgentServiceClient, error) {
+	l, ok := s.m.node.Leader()
+	if !ok || l.APIAddr == "" {
+		return nil, connect.NewError(connect.CodeUnavailable, errNoLeader)
+	}
+	return orchv1connect.NewNodeAgentServiceClient(s.m.api.http, l.APIAddr), nil
+}
+
+func (s *nodeAgentService) Register(ctx context.Context, r *connect.Request[orchv1.RegisterNodeRequest]) (*connect.Response[orchv1.RegisterNodeResponse], error) {
+	if !s.m.node.IsLeader() {
+		c, err := s.leaderClient()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.Register(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp.Msg), nil
+	}
+	n, err := s.m.registerNode(ctx, r.Msg.GetNode())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&orchv1.RegisterNodeResponse{Node: n}), nil
+}
+
+func (s *nodeAgentService) Heartbeat(ctx context.Context, r *connect.Request[orchv1.HeartbeatRequest]) (*connect.Response[orchv1.HeartbeatResponse], error) {
+	name := r.Msg.GetNodeName()
+	if name == "" {
+		return nil, invalid("nodeName: Required value")
+	}
+	if !s.m.node.IsLeader() {
+		c, err := s.leaderClient()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.Heartbeat(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp.Msg), nil
+	}
+	o, ok := s.m.store.View().Get(api.NodeKind, name)
+	if !ok {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("nodes %q not found: register first", name))
+	}
+	now := s.m.api.now()
+	s.m.beats.beat(name, now)
+	if readyStatus(o.(*orchv1.Node)) != "True" {
+		if err := s.m.setNodeReady(ctx, name, "True", "NodeReady", "node agent is posting ready status"); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&orchv1.HeartbeatResponse{IntervalSeconds: int32(s.m.cfg.Nodes.HeartbeatInterval / time.Second)}), nil
+}
+
+func readyStatus(n *orchv1.Node) string {
+	for _, c := range n.GetStatus().GetConditions() {
+		if c.GetType() == "Ready" {
+			return c.GetStatus()
+		}
+	}
+	return ""
+}
+
+// registerNode creates or refreshes a node, keeping what the cluster assigned (pod CIDR,
+// taints, unschedulable), and gives it a pod CIDR if it has none. Leader only, one at a
+// time, so two nodes never get the same CIDR.
+func (m *Master) registerNode(ctx context.Context, in *orchv1.Node) (*orchv1.Node, error) {
+	if in == nil || in.GetMetadata().GetName() == "" {
+		return nil, invalid("node.metadata.name: Required value")
+	}
+	m.beats.reg.Lock()
+	defer m.beats.reg.Unlock()
+	if err := m.api.consistent(ctx, false); err != nil {
+		return nil, err
+	}
+	name := in.GetMetadata().GetName()
+	now := timestamppb.New(m.api.now().UTC().Truncate(time.Second))
+	status := proto.Clone(in.GetStatus()).(*orchv1.NodeStatus)
+	if status == nil {
+		status = &orchv1.NodeStatus{}
+	}
+	status.Conditions = []*orchv1.NodeCondition{{Type: "Ready", Status: "True", Reason: "NodeReady",
+		Message: "node agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}}
+
+	cur, exists := m.store.View().Get(api.NodeKind, name)
+	var out api.Object
+	if !exists {
+		n := proto.Clone(in).(*orchv1.Node)
+		n.Status = nil
+		n.Metadata = &orchv1.ObjectMeta{Name: name, Labels: in.GetMetadata().GetLabels(), Annotations: in.GetMetadata().GetAnnotations()}
+		if n.Spec == nil {
+			n.Spec = &orchv1.NodeSpec{}
+		}
+		cidr, err := m.allocatePodCIDR()
+		if err != nil {
+			return nil, err
+		}
+		n.Spec.PodCidr, n.Spec.PodCidrs = cidr, []string{cidr}
+		created, err := m.api.Create(ctx, api.NodeKind, n)
+		if err != nil {
+			return nil, err
+		}
+		out = created
+	} else {
+		n := proto.Clone(cur).(*orchv1.Node)
+		labels := n.GetMetadata().GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for k, v := range in.GetMetadata().GetLabels() {
+			labels[k] = v
+		}
+		n.Metadata.Labels = labels
+		if n.Spec == nil {
+			n.Spec = &orchv1.NodeSpec{}
+		}
+		if n.Spec.PodCidr == "" {
+			cidr, err := m.allocatePodCIDR()
+			if err != nil {
+				return nil, err
+			}
+			n.Spec.PodCidr, n.Spec.PodCidrs = cidr, []string{cidr}
+		}
+		updated, err := m.api.Update(ctx, api.NodeKind, n)
+		if err != nil {
+			return nil, err
+		}
+		out = updated
+	}
+	n := proto.Clone(out).(*orchv1.Node)
+	n.Status = status
+	st, err := m.api.UpdateStatus(ctx, api.NodeKind, n)
+	if err != nil {
+		return nil, err
+	}
+	m.beats.beat(name, m.api.now())
+	return st.(*orchv1.Node), nil
+}
+
+// allocatePodCIDR returns the first block of the cluster CIDR no node holds.
+func (m *Master) allocatePodCIDR() (string, error) {
+	cluster, err := netip.ParsePrefix(m.cfg.Nodes.ClusterCIDR)
+	if err != nil {
+		return "", connect.NewError(connect.CodeInternal, fmt.Errorf("cluster CIDR %q: %w", m.cfg.Nodes.ClusterCIDR, err))
+	}
+	used := map[string]bool{}
+	for _, o := range m.store.View().List(api.NodeKind, "") {
+		used[o.(*orchv1.Node).GetSpec().GetPodCidr()] = true
+	}
+	size := m.cfg.Nodes.PodCIDRMaskSize
+	step := uint64(1) << (32 - size)
+	base := cluster.Masked().Addr().As4()
+	start := uint64(base[0])<<24 | uint64(base[1])<<16 | uint64(base[2])<<8 | uint64(base[3])
+	blocks := uint64(1) << (size - cluster.Bits())
+	for i := range blocks {
+		v := start + i*step
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), size).String()
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return "", connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("cluster CIDR %s has no free /%d for another node", cluster, size))
+}
+
+// setNodeReady writes a transition of the node's Ready condition.
+func (m *Master) setNodeReady(ctx context.Context, name, status, reason, msg string) error {
+	o, ok := m.store.View().Get(api.NodeKind, name)
+	if !ok {
+		return nil
+	}
+	n := proto.Clone(o).(*orchv1.Node)
+	if n.Status == nil {
+		n.Status = &orchv1.NodeStatus{}
+	}
+	now := timestamppb.New(m.api.now().UTC().Truncate(time.Second))
+	cond := &orchv1.NodeCondition{Type: "Ready", Status: status, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+	replaced := false
+	for i, c := range n.Status.Conditions {
+		if c.GetType() == "Ready" {
+			n.Status.Conditions[i], replaced = cond, true
+		}
+	}
+	if !replaced {
+		n.Status.Conditions = append(n.Status.Conditions, cond)
+	}
+	_, err := m.api.UpdateStatus(ctx, api.NodeKind, n)
+	return err
+}
+
+// monitorNodes marks nodes whose heartbeats stopped NotReady (Ready=Unknown). Leader only.
+func (m *Master) monitorNodes(ctx context.Context) {
+	m.beats.reset(m.api.now())
+	t := time.NewTicker(max(m.cfg.Nodes.GracePeriod/8, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := m.api.now()
+		for _, o := range m.store.View().List(api.NodeKind, "") {
+			n := o.(*orchv1.Node)
+			name := n.GetMetadata().GetName()
+			if readyStatus(n) != "True" || now.Sub(m.beats.last(name)) <= m.cfg.Nodes.GracePeriod {
+				continue
+			}
+			m.log.Warn("node stopped posting status", "node", name, "last", m.beats.last(name))
+			if err := m.setNodeReady(ctx, name, "Unknown", "NodeStatusUnknown", "Node agent stopped posting node status."); err != nil && ctx.Err() == nil {
+				m.log.Warn("mark node not ready", "node", name, "err", err)
+			}
+		}
+	}
+}
+
+// runScheduler places pending pods whenever pods or nodes change. Leader only.
+func (m *Master) runScheduler(ctx context.Context) {
+	sched := scheduler.New()
+	for ctx.Err() == nil {
+		pods, err := m.hub.Subscribe(api.PodKind, m.hub.LastIndex())
+		if err != nil {
+			return
+		}
+		nodes, err := m.hub.Subscribe(api.NodeKind, m.hub.LastIndex())
+		if err != nil {
+			m.hub.Unsubscribe(pods)
+			return
+		}
+		m.scheduleLoop(ctx, sched, pods, nodes)
+		m.hub.Unsubscribe(pods)
+		m.hub.Unsubscribe(nodes)
+	}
+}
+
+func (m *Master) scheduleLoop(ctx context.Context, sched *scheduler.Scheduler, pods, nodes *Sub) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		if err := m.schedulePass(ctx, sched); err != nil && ctx.Err() == nil {
+			m.log.Warn("scheduling pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-pods.Done():
+			return
+		case <-nodes.Done():
+			return
+		case <-pods.C:
+		case <-nodes.C:
+		case <-tick.C:
+		}
+		drain(pods.C)
+		drain(nodes.C)
+	}
+}
+
+func drain(c chan Event) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) error {
+	v := m.store.View()
+	var pending []*orchv1.Pod
+	for _, o := range v.PodsOnNode("") {
+		p := o.(*orchv1.Pod)
+		if p.GetMetadata().GetDeletionTimestamp() != nil || scheduler.Terminal(p) {
+			continue
+		}
+		if sn := p.GetSpec().GetSchedulerName(); sn != "" && sn != "default-scheduler" {
+			continue
+		}
+		pending = append(pending, p)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	sort.SliceStable(pending, func(i, j int) bool {
+		a, b := pending[i].GetMetadata().GetCreationTimestamp().AsTime(), pending[j].GetMetadata().GetCreationTimestamp().AsTime()
+		return a.Before(b)
+	})
+	var infos []*scheduler.NodeInfo
+	for _, o := range v.List(api.NodeKind, "") {
+		n := o.(*orchv1.Node)
+		var on []*orchv1.Pod
+		for _, p := range v.PodsOnNode(n.GetMetadata().GetName()) {
+			on = append(on, p.(*orchv1.Pod))
+		}
+		infos = append(infos, scheduler.NewNodeInfo(n, on))
+	}
+	res := sched.Schedule(pending, infos)
+	if len(res.Bindings) > 0 {
+		c := &orchv1.BindCommand{Now: timestamppb.New(m.api.now().UTC().Truncate(time.Second))}
+		for _, b := range res.Bindings {
+			c.Bindings = append(c.Bindings, &orchv1.Binding{Namespace: b.Namespace, Name: b.Name, Uid: b.UID, NodeName: b.Node})
+		}
+		cmd, err := encodeCommand(BindCommandType, c)
+		if err != nil {
+			return err
+		}
+		if _, _, err := m.node.Apply(ctx, cmd); err != nil {
+			return fmt.Errorf("bind %d pods: %w", len(c.Bindings), err)
+		}
+	}
+	for _, p := range pending {
+		key := p.GetMetadata().GetNamespace() + "/" + p.GetMetadata().GetName()
+		msg, ok := res.Unschedulable[key]
+		if !ok {
+			continue
+		}
+		if err := m.markUnschedulable(ctx, p, msg); err != nil && !errors.Is(err, context.Canceled) {
+			m.log.Debug("mark unschedulable", "pod", key, "err", err)
+		}
+	}
+	return nil
+}
+
+// markUnschedulable records why a pod waits, once per distinct reason.
+func (m *Master) markUnschedulable(ctx context.Context, p *orchv1.Pod, msg string) error {
+	for _, c := range p.GetStatus().GetConditions() {
+		if c.GetType() == "PodScheduled" && c.GetStatus() == "False" && c.GetMessage() == msg {
+			return nil
+		}
+	}
+	next := proto.Clone(p).(*orchv1.Pod)
+	if next.Status == nil {
+		next.Status = &orchv1.PodStatus{}
+	}
+	now := timestamppb.New(m.api.now().UTC().Truncate(time.Second))
+	setPodCondition(next.Status, &orchv1.PodCondition{Type: "PodScheduled", Status: "False", Reason: "Unschedulable", Message: msg, LastTransitionTime: now})
+	_, err := m.api.UpdateStatus(ctx, api.PodKind, next)
+	return err
+}
