@@ -165,7 +165,9 @@ func New() *Scheduler {
 func (s *Scheduler) Schedule(pods []*orchv1.Pod, nodes []*NodeInfo) Result {
 	res := Result{Unschedulable: map[string]string{}}
 	sorted := append([]*NodeInfo(nil), nodes...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Node.GetMetadata().GetName() < sorted[j].Node.GetMetadata().GetName() })
+	sort.Slice(sorted, func(i, j int) bool {
+		return sorted[i].Node.GetMetadata().GetName() < sorted[j].Node.GetMetadata().GetName()
+	})
 	for _, p := range pods {
 		var best *NodeInfo
 		bestScore := int64(-1)
