@@ -89,7 +89,7 @@ func TestLeaderFailoverAndRestart(t *testing.T) {
 	if leader == old {
 		t.Fatal("stopped master still leads")
 	}
-	idx := set(t, leader, "after", "2")
+	idx := write(t, ms, "after", "2")
 
 	// Restart from the same data dir; join whoever is still up.
 	old.cfg.Join = nil
@@ -113,14 +113,13 @@ func TestLeaderFailoverAndRestart(t *testing.T) {
 func TestJoinOnlyMasterBecomesVoter(t *testing.T) {
 	t.Parallel()
 	ms := startCluster(t, 3, nil)
-	leader := waitLeader(t, ms)
-	idx := set(t, leader, "k", "v")
+	idx := write(t, ms, "k", "v")
 
 	cfg := testConfig(t, "m4")
 	cfg.Join = []string{ms[1].cfg.GossipAddr}
 	m4 := startMaster(t, cfg)
 	waitFor(t, 10*time.Second, "m4 to be a voter", func() bool {
-		return slices.Contains(voters(t, leader.node), "m4")
+		return slices.Contains(voters(t, waitLeader(t, ms).node), "m4")
 	})
 	waitApplied(t, m4, idx)
 	if got := m4.fsm.get("k"); got != "v" {
@@ -176,35 +175,33 @@ func TestRemoveServer(t *testing.T) {
 		}
 	}
 	// The two remaining voters still commit.
-	waitApplied(t, alive, set(t, leader, "after-remove", "1"))
+	waitApplied(t, alive, write(t, ms, "after-remove", "1"))
 }
 
 func TestReadIndexOnFollower(t *testing.T) {
 	t.Parallel()
 	ms := startCluster(t, 3, nil)
-	leader := waitLeader(t, ms)
-	f := followers(ms, leader)[0]
 
 	// Before any write the commit index ends in raft-internal entries (no-op,
 	// barrier) that the FSM never sees: waiting must not hang on them.
-	idx, err := leader.node.ReadIndex(ctxT(t))
-	if err != nil {
-		t.Fatalf("read index: %v", err)
+	idx, leader := readIndex(t, ms)
+	for _, f := range followers(ms, leader) {
+		waitApplied(t, f, idx)
 	}
-	waitApplied(t, f, idx)
 
 	for i := range 5 {
 		v := fmt.Sprint(i)
-		set(t, leader, "x", v)
-		idx, err := leader.node.ReadIndex(ctxT(t))
-		if err != nil {
-			t.Fatalf("read index: %v", err)
-		}
-		waitApplied(t, f, idx)
-		if got := f.fsm.get("x"); got != v {
-			t.Fatalf("follower read x = %q after WaitApplied(%d), want %q", got, idx, v)
+		write(t, ms, "x", v)
+		idx, leader := readIndex(t, ms)
+		for _, f := range followers(ms, leader) {
+			waitApplied(t, f, idx)
+			if got := f.fsm.get("x"); got != v {
+				t.Fatalf("%s read x = %q after WaitApplied(%d), want %q", f.cfg.Name, got, idx, v)
+			}
 		}
 	}
+	leader = waitLeader(t, ms)
+	f := followers(ms, leader)[0]
 	if _, err := f.node.ReadIndex(ctxT(t)); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("read index on follower: %v, want ErrNotLeader", err)
 	}
@@ -216,15 +213,14 @@ func TestSnapshotRestore(t *testing.T) {
 		c.SnapshotThreshold = 16
 		c.SnapshotInterval = 200 * time.Millisecond
 	})
-	leader := waitLeader(t, ms)
 	var last uint64
 	want := map[string]string{}
 	for i := range 100 {
 		k, v := fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i)
 		want[k] = v
-		last = set(t, leader, k, v)
+		last = write(t, ms, k, v)
 	}
-	f := followers(ms, leader)[0]
+	f := followers(ms, waitLeader(t, ms))[0]
 	waitApplied(t, f, last)
 	if err := f.node.Raft().Snapshot().Error(); err != nil {
 		t.Fatalf("snapshot on %s: %v", f.cfg.Name, err)
@@ -238,11 +234,11 @@ func TestSnapshotRestore(t *testing.T) {
 	if got := f.node.AppliedIndex(); got < last {
 		t.Fatalf("restored applied index %d < %d", got, last)
 	}
-	waitApplied(t, f, set(t, leader, "k-after", "x"))
+	waitApplied(t, f, write(t, ms, "k-after", "x"))
 
 	// A user backup is exactly the FSM's own snapshot format.
 	var buf bytes.Buffer
-	if err := leader.node.Snapshot(&buf); err != nil {
+	if err := waitLeader(t, ms).node.Snapshot(&buf); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
 	got := map[string]string{}

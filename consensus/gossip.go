@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"os"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,7 +98,6 @@ func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.update(n, false) }
 
 func (g *gossip) update(n *memberlist.Node, joined bool) {
 	var meta nodeMeta
-	fmt.Fprintf(os.Stderr, "DBG update self=%s node=%s joined=%v meta=%s\n", g.meta.Raft, n.Name, joined, n.Meta)
 	if err := json.Unmarshal(n.Meta, &meta); err != nil || meta.Role != roleMaster {
 		return // not one of ours
 	}
@@ -205,7 +203,15 @@ func newMemberlistConfig(cfg *Config, g *gossip) (*memberlist.Config, error) {
 	mc := memberlist.DefaultLANConfig()
 	if cfg.GossipLocal {
 		mc = memberlist.DefaultLocalConfig()
+		// Full state exchange is cheap among a handful of local masters and
+		// bounds how long any missed update can stay unknown.
+		mc.PushPullInterval = 2 * time.Second
 	}
+	// A broadcast is sent RetransmitMult*ceil(log10(n+1)) times in all, to
+	// random peers. With the local default of 2 and four masters, each sender
+	// reaches only two of three peers, and a leader that misses a joiner's
+	// alive message would not add it until the next push/pull.
+	mc.RetransmitMult = max(mc.RetransmitMult, 4)
 	mc.Name = cfg.Name
 	mc.BindAddr, mc.BindPort = ip.String(), port
 	mc.AdvertiseAddr, mc.AdvertisePort = ip.String(), port

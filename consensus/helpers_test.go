@@ -3,10 +3,12 @@ package consensus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -100,16 +102,30 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// Test ports come from below the kernel's ephemeral range, handed out once
+// per process: a port picked by binding ":0" and closing can be taken by an
+// outbound connection before the master binds it.
+var ports = struct {
+	sync.Mutex
+	next int
+}{next: 20000 + rand.IntN(4000)}
+
 // freeAddr returns a loopback address whose port is free for TCP and UDP
 // (memberlist binds both).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	ports.Lock()
+	defer ports.Unlock()
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", ports.next)
+		ports.next++
+		if ports.next >= 30000 {
+			ports.next = 20000
 		}
-		addr := l.Addr().String()
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
 		_ = l.Close()
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
@@ -129,7 +145,7 @@ func testConfig(t *testing.T, name string) Config {
 		RaftAddr:           freeAddr(t),
 		GossipAddr:         freeAddr(t),
 		APIAddr:            "http://" + name + ".test:7000",
-		Logger:             testLogger().With("master", name),
+		Logger:             testLogger().With("test", t.Name(), "master", name),
 		HeartbeatTimeout:   400 * time.Millisecond,
 		ElectionTimeout:    400 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
@@ -251,6 +267,44 @@ func set(t *testing.T, m *testMaster, k, v string) uint64 {
 		t.Fatalf("apply set %s %s on %s: %v", k, v, m.cfg.Name, err)
 	}
 	return idx
+}
+
+// write applies "set k v" through whichever master leads, retrying when
+// leadership moves (a starved test machine can lose a leader), as a client
+// would; "set" is idempotent.
+func write(t *testing.T, ms []*testMaster, k, v string) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		leader := waitLeader(t, ms)
+		idx, _, err := leader.node.Apply(ctxT(t), []byte("set "+k+" "+v))
+		if err == nil {
+			return idx
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			t.Fatalf("apply set %s %s on %s: %v", k, v, leader.cfg.Name, err)
+		}
+	}
+}
+
+// readIndex returns a read index from whichever master leads, and that master.
+func readIndex(t *testing.T, ms []*testMaster) (uint64, *testMaster) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		leader := waitLeader(t, ms)
+		idx, err := leader.node.ReadIndex(ctxT(t))
+		if err == nil {
+			return idx, leader
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			t.Fatalf("read index on %s: %v", leader.cfg.Name, err)
+		}
+	}
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost)
 }
 
 func waitApplied(t *testing.T, m *testMaster, idx uint64) {

@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"fmt"
 	"context"
 	"time"
 
@@ -126,9 +125,7 @@ func (n *Node) reconcile(ctx context.Context) {
 		n.log.Warn("reconcile: read raft configuration", "error", err)
 		return
 	}
-	snap := n.gossip.snapshot()
-	n.log.Debug("DBG reconcile", "config", serverIDs(f.Configuration().Servers), "members", fmt.Sprintf("%+v", snap))
-	for _, s := range votersToAdd(f.Configuration().Servers, snap) {
+	for _, s := range votersToAdd(f.Configuration().Servers, n.gossip.snapshot()) {
 		if ctx.Err() != nil {
 			return
 		}
