@@ -16,8 +16,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orch/cli"
+	"github.com/orchd/orch/node/runtime"
 	"github.com/orchd/orch/server"
 )
+
+// A container's init is this binary run as `orchd init` (libcontainer re-executes
+// /proc/self/exe): become it before anything else happens.
+func init() { runtime.InitIfChild() }
 
 func main() {
 	if err := rootCommand().Execute(); err != nil {
@@ -27,6 +32,7 @@ func main() {
 
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{Use: "orchd", Short: "The orch daemon: masters and worker agents", SilenceUsage: true}
+	root.AddCommand(runtime.ShimCommand())
 	root.AddCommand(serverCommand(), devCommand(), &cobra.Command{
 		Use: "version", Short: "Print the version",
 		Run: func(*cobra.Command, []string) { fmt.Println("orchd", server.Version) },
