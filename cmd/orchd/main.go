@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orchd/orch/cli"
+	"github.com/orchd/orch/node"
 	"github.com/orchd/orch/node/runtime"
 	"github.com/orchd/orch/server"
 )
@@ -33,7 +34,7 @@ func main() {
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{Use: "orchd", Short: "The orch daemon: masters and worker agents", SilenceUsage: true}
 	root.AddCommand(runtime.ShimCommand())
-	root.AddCommand(serverCommand(), devCommand(), &cobra.Command{
+	root.AddCommand(serverCommand(), nodeCommand(), devCommand(), &cobra.Command{
 		Use: "version", Short: "Print the version",
 		Run: func(*cobra.Command, []string) { fmt.Println("orchd", server.Version) },
 	})
@@ -161,4 +162,94 @@ func runUntilSignal(m *server.Master) error {
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+func nodeCommand() *cobra.Command {
+	var cfg node.Config
+	var servers, level string
+	var labels, mirrors []string
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a worker agent",
+		Long: `Run a worker agent: register this machine as a Node with the masters, heartbeat, and run
+the pods the scheduler binds to it as containers (libcontainer), with CNI networking.
+Needs root. Containers keep running when the agent stops; a restarted agent adopts them.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(level)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			cfg.Servers = splitList(servers)
+			if cfg.Labels, err = keyValues(labels, "--labels"); err != nil {
+				return err
+			}
+			if cfg.RegistryMirrors, err = keyValues(mirrors, "--registry-mirror"); err != nil {
+				return err
+			}
+			a, err := node.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return a.Run(ctx)
+		},
+	}
+	cmd.AddCommand(nodeResetCommand())
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", hostname(), "node name")
+	f.StringVar(&servers, "servers", "http://127.0.0.1:7000", "comma-separated master API URLs")
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/orch/node", "directory for images, containers, pod volumes and logs")
+	f.StringVar(&cfg.CPU, "cpu", "", "cpu capacity to report (default: the machine's)")
+	f.StringVar(&cfg.Memory, "memory", "", "memory capacity to report (default: the machine's)")
+	f.IntVar(&cfg.MaxPods, "max-pods", 110, "most pods this node runs")
+	f.StringSliceVar(&labels, "labels", nil, "extra node labels, key=value")
+	f.StringSliceVar(&mirrors, "registry-mirror", nil, "registry mirror, host=URL (e.g. docker.io=http://127.0.0.1:5000)")
+	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry host:port reachable over plain HTTP")
+	f.StringVar(&cfg.CNIConfDir, "cni-conf-dir", "", "CNI config dir (default DATA_DIR/cni/net.d; orch writes a default conflist when empty)")
+	f.StringSliceVar(&cfg.CNIBinDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "CNI plugin dirs")
+	f.StringVar(&cfg.NetNSDir, "netns-dir", "/run/orch/netns", "where pod network namespaces are kept")
+	f.StringVar(&cfg.BridgeName, "bridge", "orch0", "pod bridge name")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func keyValues(items []string, flag string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range items {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: want key=value", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func nodeResetCommand() *cobra.Command {
+	var cfg node.Config
+	cmd := &cobra.Command{
+		Use:   "reset",
+		Short: "Stop and remove every container, pod network and volume a node agent left",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			return node.Reset(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/orch/node", "the agent's data dir")
+	f.StringVar(&cfg.NetNSDir, "netns-dir", "/run/orch/netns", "where pod network namespaces are kept")
+	f.StringSliceVar(&cfg.CNIBinDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "CNI plugin dirs")
+	return cmd
 }

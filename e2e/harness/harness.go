@@ -82,11 +82,15 @@ type Cluster struct {
 	Dir     string
 	Bin     string
 	Masters []*Master
+	Nodes   []*Node
 }
 
 // FreeAddr returns a loopback address with a port free right now.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreeAddr() (string, error) { return FreeAddrOn("127.0.0.1") }
+
+// FreeAddrOn returns host:port with a port free on host right now.
+func FreeAddrOn(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", err
 	}
@@ -97,9 +101,15 @@ func FreeAddr() (string, error) {
 // StartMasters starts n masters that form one cluster (--bootstrap-expect n, all joining
 // the first by gossip) and waits until every one serves a linearizable read.
 func StartMasters(dir, bin string, n int) (*Cluster, error) {
+	return StartMastersOn(dir, bin, n, "127.0.0.1")
+}
+
+// StartMastersOn is StartMasters with the API listening on apiHost (a test network's
+// bridge address, for worker hosts to reach).
+func StartMastersOn(dir, bin string, n int, apiHost string) (*Cluster, error) {
 	c := &Cluster{Dir: dir, Bin: bin}
 	for i := range n {
-		m, err := c.newMaster(fmt.Sprintf("m%d", i))
+		m, err := c.newMaster(fmt.Sprintf("m%d", i), apiHost)
 		if err != nil {
 			return nil, err
 		}
@@ -125,10 +135,13 @@ func StartMasters(dir, bin string, n int) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) newMaster(name string) (*Master, error) {
+func (c *Cluster) newMaster(name, apiHost string) (*Master, error) {
 	m := &Master{Name: name, DataDir: filepath.Join(c.Dir, name), LogPath: filepath.Join(c.Dir, name+".log")}
 	var err error
-	for _, p := range []*string{&m.APIAddr, &m.RaftAddr, &m.Gossip} {
+	if m.APIAddr, err = FreeAddrOn(apiHost); err != nil {
+		return nil, err
+	}
+	for _, p := range []*string{&m.RaftAddr, &m.Gossip} {
 		if *p, err = FreeAddr(); err != nil {
 			return nil, err
 		}
@@ -203,8 +216,11 @@ func (c *Cluster) signal(m *Master, sig syscall.Signal) {
 	}
 }
 
-// Close stops every master.
+// Close resets every node and stops every master.
 func (c *Cluster) Close() {
+	for _, n := range c.Nodes {
+		c.ResetNode(n)
+	}
 	for _, m := range c.Masters {
 		c.Stop(m)
 	}

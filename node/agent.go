@@ -1,0 +1,453 @@
+// Package node is the worker agent (`orchd node`): it registers its Node, heartbeats,
+// and turns the pods bound to it into running containers through libcontainer, CNI and
+// the volume manager, reporting what it sees as pod status. It never imports server/:
+// it talks to the masters through the API like any client.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/orchd/orch/api"
+	"github.com/orchd/orch/node/images"
+	"github.com/orchd/orch/node/network"
+	"github.com/orchd/orch/node/runtime"
+	"github.com/orchd/orch/node/volumes"
+	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
+)
+
+// Version is reported as the node's kubeletVersion.
+var Version = "dev"
+
+// Config configures an agent.
+type Config struct {
+	Name    string
+	Servers []string // master API URLs
+	DataDir string
+
+	// Capacity overrides; "" / 0 reads the machine.
+	CPU, Memory string
+	MaxPods     int
+	Labels      map[string]string
+
+	RegistryMirrors    map[string]string
+	InsecureRegistries []string
+
+	// Network.
+	CNIConfDir  string // default DataDir/cni/net.d
+	CNIBinDirs  []string
+	NetNSDir    string // default /run/orch/netns
+	BridgeName  string
+	NetworkName string
+
+	// ResyncPeriod is how often every pod is synced without a change (default 10s).
+	ResyncPeriod time.Duration
+	Logger       *slog.Logger
+}
+
+// Agent is a running worker agent.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	api    *apiClient
+	images *images.Store
+	rt     *runtime.Runtime
+	net    *network.Manager
+	vols   *volumes.Manager
+
+	heartbeat time.Duration
+	hostIP    string
+
+	mu      sync.Mutex
+	workers map[string]*podWorker // by pod uid
+	pullMu  sync.Mutex
+	pullErr map[string]pullFailure // by image ref: back-off after failed pulls
+}
+
+// New prepares an agent: directories, image store, runtime and network.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Name == "" || cfg.DataDir == "" || len(cfg.Servers) == 0 {
+		return nil, errors.New("node: name, data dir and at least one server are required")
+	}
+	return newAgent(cfg)
+}
+
+func newAgent(cfg Config) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.ResyncPeriod == 0 {
+		cfg.ResyncPeriod = 10 * time.Second
+	}
+	if cfg.CNIConfDir == "" {
+		cfg.CNIConfDir = filepath.Join(cfg.DataDir, "cni", "net.d")
+	}
+	log := cfg.Logger.With("node", cfg.Name)
+	a := &Agent{cfg: cfg, log: log, api: newAPIClient(cfg.Servers), workers: map[string]*podWorker{},
+		pullErr: map[string]pullFailure{}, heartbeat: 10 * time.Second}
+	var err error
+	if a.images, err = images.New(images.Config{Root: filepath.Join(cfg.DataDir, "images"), Mirrors: cfg.RegistryMirrors,
+		Insecure: cfg.InsecureRegistries, Logger: log.With("component", "images")}); err != nil {
+		return nil, err
+	}
+	if a.rt, err = runtime.New(filepath.Join(cfg.DataDir, "containers"), log.With("component", "runtime")); err != nil {
+		return nil, err
+	}
+	if a.net, err = network.New(network.Config{ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs,
+		CacheDir: filepath.Join(cfg.DataDir, "cni", "cache"), NetNSDir: cfg.NetNSDir, BridgeName: cfg.BridgeName,
+		NetworkName: cfg.NetworkName, Logger: log.With("component", "network")}); err != nil {
+		return nil, err
+	}
+	a.vols = volumes.New(filepath.Join(cfg.DataDir, "pods"), log.With("component", "volumes"))
+	return a, nil
+}
+
+// Run registers the node and runs its pods until ctx ends. Containers keep running
+// when it returns: a restarted agent re-adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	node, err := a.register(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.net.EnsureConfig(node.GetSpec().GetPodCidr()); err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	a.log.Info("node registered", "podCIDR", node.GetSpec().GetPodCidr())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); a.watchPods(ctx) }()
+	wg.Wait()
+	a.mu.Lock()
+	for _, w := range a.workers {
+		w.cancel()
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) nodeObject() *orchv1.Node {
+	cpu, mem := a.cfg.CPU, a.cfg.Memory
+	if cpu == "" {
+		cpu = strconv.Itoa(goruntime.NumCPU())
+	}
+	if mem == "" {
+		mem = machineMemory()
+	}
+	pods := a.cfg.MaxPods
+	if pods == 0 {
+		pods = 110
+	}
+	labels := map[string]string{
+		"kubernetes.io/hostname": a.cfg.Name, "kubernetes.io/os": "linux", "kubernetes.io/arch": goruntime.GOARCH,
+	}
+	for k, v := range a.cfg.Labels {
+		labels[k] = v
+	}
+	res := map[string]string{"cpu": cpu, "memory": mem, "pods": strconv.Itoa(pods)}
+	hostname, _ := os.Hostname()
+	n := &orchv1.Node{Metadata: &orchv1.ObjectMeta{Name: a.cfg.Name, Labels: labels}, Status: &orchv1.NodeStatus{
+		Capacity: res, Allocatable: res,
+		NodeInfo: &orchv1.NodeSystemInfo{KubeletVersion: Version, OperatingSystem: "linux", Architecture: goruntime.GOARCH,
+			ContainerRuntimeVersion: "orch-libcontainer://" + Version, KernelVersion: kernelVersion()},
+	}}
+	if a.hostIP != "" {
+		n.Status.Addresses = append(n.Status.Addresses, &orchv1.NodeAddress{Type: "InternalIP", Address: a.hostIP})
+	}
+	n.Status.Addresses = append(n.Status.Addresses, &orchv1.NodeAddress{Type: "Hostname", Address: hostname})
+	return n
+}
+
+// register retries until a master takes the registration.
+func (a *Agent) register(ctx context.Context) (*orchv1.Node, error) {
+	a.hostIP = outboundIP()
+	backoff := 200 * time.Millisecond
+	for {
+		var node *orchv1.Node
+		err := a.api.do(ctx, func(c *clients) error {
+			resp, err := c.agent.Register(ctx, connect.NewRequest(&orchv1.RegisterNodeRequest{Node: a.nodeObject()}))
+			if err == nil {
+				node = resp.Msg.GetNode()
+			}
+			return err
+		})
+		if err == nil {
+			return node, nil
+		}
+		a.log.Warn("register node", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.heartbeat):
+		}
+		err := a.api.do(ctx, func(c *clients) error {
+			resp, err := c.agent.Heartbeat(ctx, connect.NewRequest(&orchv1.HeartbeatRequest{NodeName: a.cfg.Name}))
+			if err == nil && resp.Msg.GetIntervalSeconds() > 0 {
+				a.heartbeat = time.Duration(resp.Msg.GetIntervalSeconds()) * time.Second
+			}
+			return err
+		})
+		if connect.CodeOf(err) == connect.CodeNotFound {
+			// The node object was deleted: register again.
+			if _, err := a.register(ctx); err != nil {
+				return
+			}
+		} else if err != nil && ctx.Err() == nil {
+			a.log.Warn("heartbeat", "err", err)
+		}
+	}
+}
+
+// watchPods lists and watches the pods bound to this node, starting a worker per pod.
+// After the first list, whatever the data dir holds for pods that no longer exist is
+// cleaned up.
+func (a *Agent) watchPods(ctx context.Context) {
+	selector := "spec.nodeName=" + a.cfg.Name
+	cleaned := false
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		var list *orchv1.PodList
+		err := a.api.do(ctx, func(c *clients) error {
+			resp, err := c.pods.List(ctx, connect.NewRequest(&orchv1.ListRequest{FieldSelector: selector}))
+			if err == nil {
+				list = resp.Msg
+			}
+			return err
+		})
+		if err != nil {
+			a.log.Warn("list pods", "err", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		live := map[string]bool{}
+		for _, p := range list.GetItems() {
+			live[p.GetMetadata().GetUid()] = true
+			a.podChanged(ctx, p)
+		}
+		a.forgetMissing(live)
+		if !cleaned {
+			a.cleanupOrphans(ctx, live)
+			cleaned = true
+		}
+		rv := list.GetMetadata().GetResourceVersion()
+		for ctx.Err() == nil {
+			next, err := a.watchOnce(ctx, selector, rv)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Info("pod watch ended; resuming", "err", err, "resourceVersion", next)
+				}
+				if connect.CodeOf(err) == connect.CodeOutOfRange {
+					break // too old: list again
+				}
+				sleep(ctx, 200*time.Millisecond)
+			}
+			rv = next
+		}
+	}
+}
+
+// watchOnce streams pod changes after rv and returns the last resourceVersion seen.
+func (a *Agent) watchOnce(ctx context.Context, selector, rv string) (string, error) {
+	var err error
+	werr := a.api.do(ctx, func(c *clients) error {
+		st, serr := c.pods.Watch(ctx, connect.NewRequest(&orchv1.WatchRequest{FieldSelector: selector, ResourceVersion: rv, AllowWatchBookmarks: true}))
+		if serr != nil {
+			return serr
+		}
+		defer st.Close()
+		for st.Receive() {
+			e := st.Msg()
+			if r := e.GetObject().GetMetadata().GetResourceVersion(); r != "" {
+				rv = r
+			}
+			switch e.GetType() {
+			case api.Added, api.Modified:
+				a.podChanged(ctx, e.GetObject())
+			case api.Deleted:
+				a.podDeleted(e.GetObject())
+			}
+		}
+		err = st.Err()
+		if err == nil {
+			err = errors.New("watch closed")
+		}
+		return nil
+	})
+	if werr != nil {
+		return rv, werr
+	}
+	return rv, err
+}
+
+func (a *Agent) podChanged(ctx context.Context, p *orchv1.Pod) {
+	uid := p.GetMetadata().GetUid()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w, ok := a.workers[uid]
+	if !ok {
+		w = newPodWorker(ctx, a, p)
+		a.workers[uid] = w
+		go w.run()
+		return
+	}
+	w.update(p)
+}
+
+// podDeleted: the pod is gone from the cluster; its worker tears everything down.
+func (a *Agent) podDeleted(p *orchv1.Pod) {
+	a.mu.Lock()
+	w, ok := a.workers[p.GetMetadata().GetUid()]
+	a.mu.Unlock()
+	if ok {
+		w.gone()
+	}
+}
+
+func (a *Agent) forgetMissing(live map[string]bool) {
+	a.mu.Lock()
+	var gone []*podWorker
+	for uid, w := range a.workers {
+		if !live[uid] {
+			gone = append(gone, w)
+		}
+	}
+	a.mu.Unlock()
+	for _, w := range gone {
+		w.gone()
+	}
+}
+
+func (a *Agent) workerDone(uid string) {
+	a.mu.Lock()
+	delete(a.workers, uid)
+	a.mu.Unlock()
+}
+
+// cleanupOrphans removes containers, networks and volumes of pods that no longer exist
+// (deleted while the agent was down).
+func (a *Agent) cleanupOrphans(ctx context.Context, live map[string]bool) {
+	states, err := a.rt.List()
+	if err != nil {
+		a.log.Warn("list containers", "err", err)
+	}
+	for _, st := range states {
+		uid := podUIDOf(st.ID)
+		if uid == "" || live[uid] {
+			continue
+		}
+		a.log.Info("removing container of a deleted pod", "container", st.ID)
+		a.removeContainer(ctx, st.ID, 0)
+	}
+	if uids, err := a.net.List(); err == nil {
+		for _, uid := range uids {
+			if !live[uid] {
+				if err := a.net.Teardown(ctx, uid); err != nil {
+					a.log.Warn("teardown network of a deleted pod", "pod", uid, "err", err)
+				}
+			}
+		}
+	}
+	if uids, err := a.vols.List(); err == nil {
+		for _, uid := range uids {
+			if !live[uid] {
+				if err := a.vols.Teardown(uid); err != nil {
+					a.log.Warn("remove volumes of a deleted pod", "pod", uid, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// removeContainer stops (grace) and removes a container and its writable layer.
+func (a *Agent) removeContainer(ctx context.Context, id string, grace time.Duration) {
+	if err := a.rt.Stop(ctx, id, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		a.log.Warn("stop container", "container", id, "err", err)
+	}
+	if err := a.rt.Remove(id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		a.log.Warn("remove container", "container", id, "err", err)
+	}
+	if err := a.images.Unmount(a.rootfsDir(id)); err != nil {
+		a.log.Warn("unmount rootfs", "container", id, "err", err)
+	}
+}
+
+func (a *Agent) rootfsDir(id string) string { return filepath.Join(a.cfg.DataDir, "rootfs", id) }
+
+func (a *Agent) podDir(uid string) string { return filepath.Join(a.cfg.DataDir, "pods", uid) }
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Reset stops and removes everything the agent with this data dir left on the host:
+// containers, their root filesystems, pod networks and volumes (`orchd node reset`).
+func Reset(ctx context.Context, cfg Config) error {
+	if cfg.Name == "" {
+		cfg.Name = "reset"
+	}
+	a, err := newAgent(cfg)
+	if err != nil {
+		return err
+	}
+	states, err := a.rt.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, st := range states {
+		if err := a.rt.Stop(ctx, st.ID, 2*time.Second); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			errs = append(errs, err)
+		}
+		if err := a.rt.Remove(st.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if dirs, err := os.ReadDir(filepath.Join(cfg.DataDir, "rootfs")); err == nil {
+		for _, d := range dirs {
+			if err := a.images.Unmount(filepath.Join(cfg.DataDir, "rootfs", d.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if uids, err := a.net.List(); err == nil {
+		for _, uid := range uids {
+			if err := a.net.Teardown(ctx, uid); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if uids, err := a.vols.List(); err == nil {
+		for _, uid := range uids {
+			if err := a.vols.Teardown(uid); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
