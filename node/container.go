@@ -229,7 +229,7 @@ func (a *Agent) event(ctx context.Context, pod *orchv1.Pod, typ, reason, msg str
 	now := time.Now().UTC().Truncate(time.Second)
 	m := pod.GetMetadata()
 	e := &orchv1.Event{
-		Metadata: &orchv1.ObjectMeta{Namespace: m.GetNamespace(), Name: fmt.Sprintf("%s.%x", m.GetName(), time.Now().UnixNano())},
+		Metadata:       &orchv1.ObjectMeta{Namespace: m.GetNamespace(), Name: fmt.Sprintf("%s.%x", m.GetName(), time.Now().UnixNano())},
 		InvolvedObject: &orchv1.ObjectReference{Kind: "Pod", ApiVersion: "v1", Namespace: m.GetNamespace(), Name: m.GetName(), Uid: m.GetUid()},
 		Reason:         reason, Message: msg, Type: typ, Count: 1,
 		Source:         &orchv1.EventSource{Component: "orch-node", Host: a.cfg.Name},

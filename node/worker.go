@@ -38,8 +38,8 @@ type podWorker struct {
 
 	mu        sync.Mutex
 	pod       *orchv1.Pod
-	deleted   bool                      // gone from the cluster
-	waiting   map[string]waitingState   // container -> why it is not running
+	deleted   bool                        // gone from the cluster
+	waiting   map[string]waitingState     // container -> why it is not running
 	probes    map[string]*containerProbes // container ID -> its probe workers
 	reported  *orchv1.PodStatus
 	startTime time.Time
