@@ -14,18 +14,25 @@ GO_TEST_FLAGS ?=
 BUF_VERSION          := v1.75.0
 PROTOC_GEN_GO        := v1.36.12
 PROTOC_GEN_CONNECT   := v1.21.1
+# Debian packages: CNI plugins, the OCI registry and busybox for the e2e image, and the
+# tools the e2e harness uses to build worker hosts.
+APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables
 export PATH := $(TOOLS):$(BIN):$(PATH)
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## Install the pinned tools (buf, protoc plugins) into .tools/
+deps: system-deps ## Install the Debian packages and the pinned tools (buf, protoc plugins) into .tools/
 	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/buf || GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 	@test -x $(TOOLS)/protoc-gen-go || GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
 	@test -x $(TOOLS)/protoc-gen-connect-go || GOBIN=$(TOOLS) go install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT)
+
+.PHONY: system-deps
+system-deps:
+	@hack/apt-deps.sh $(APT_PACKAGES)
 
 .PHONY: build
 build: ## Build bin/orchd and bin/orchctl
@@ -41,13 +48,13 @@ stop: ## Stop the dev cluster started by make run
 	@hack/run.sh stop
 
 .PHONY: test
-test: build ## Everything CI runs: unit and integration tests, a short fuzz, then the e2e suite
+test: system-deps build ## Everything CI runs: unit and integration tests, a short fuzz, then the e2e suite
 	go test -race -count=1 -timeout 20m $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)
 	go test -run '^$$' -fuzz FuzzDecodeManifest -fuzztime 20s ./cli/
 	$(MAKE) e2e
 
 .PHONY: e2e
-e2e: build ## The end-to-end suite alone: real orchd processes (root needed for the parts that run containers)
+e2e: system-deps build ## The end-to-end suite alone: real orchd processes (root needed for the parts that run containers)
 	ORCH_BIN=$(BIN) go test -count=1 -timeout 30m -v $(GO_TEST_FLAGS) ./e2e/...
 
 .PHONY: bench
