@@ -16,7 +16,7 @@ PROTOC_GEN_GO        := v1.36.12
 PROTOC_GEN_CONNECT   := v1.21.1
 # Debian packages: CNI plugins, the OCI registry and busybox for the e2e image, and the
 # tools the e2e harness uses to build worker hosts.
-APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables
+APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables curl
 export PATH := $(TOOLS):$(BIN):$(PATH)
 
 .PHONY: help
@@ -40,7 +40,7 @@ build: ## Build bin/orchd and bin/orchctl
 	@go build -ldflags '$(LDFLAGS)' -o $(BIN)/orchctl ./cmd/orchctl
 
 .PHONY: run
-run: build ## Start a dev cluster in the background and apply examples/ (stop: make stop)
+run: system-deps build ## Start a dev cluster (master + worker) and a registry in the background, apply examples/ (stop: make stop)
 	@hack/run.sh start
 
 .PHONY: stop

@@ -259,7 +259,7 @@ func TestExamplesDecode(t *testing.T) {
 	for _, m := range ms {
 		kinds[m.Kind.Name] = true
 	}
-	for _, k := range []string{"Namespace", "ConfigMap", "Deployment", "Service", "Pod"} {
+	for _, k := range []string{"Namespace", "ConfigMap", "Service", "Pod"} {
 		if !kinds[k] {
 			t.Errorf("examples have no %s", k)
 		}

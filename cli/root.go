@@ -7,6 +7,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,10 @@ func Main(args []string) int {
 	root := NewRootCommand()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		for _, l := range errorLines(err) {
 			fmt.Fprintln(root.ErrOrStderr(), l)
 		}
@@ -86,6 +91,8 @@ func NewRootCommand() *cobra.Command {
 		newDescribeCommand(e),
 		newDeleteCommand(e),
 		newEditCommand(e),
+		newLogsCommand(e),
+		newExecCommand(e),
 		newClusterCommand(e),
 		newVersionCommand(e),
 		newAPIResourcesCommand(e),

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func startWorkers(t *testing.T, nodes int) *workerEnv {
 	if _, err := imagetest.PushImage(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	c, err := harness.StartMastersOn(dir, bin, 3, network.HostIP)
+	c, err := harness.StartMastersOn(dir, bin, 3, network.HostIP, "--node-heartbeat-interval", "1s", "--node-grace-period", "5s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func startWorkers(t *testing.T, nodes int) *workerEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := c.AddNode(h, h.Name, "--insecure-registry", regAddr, "--cpu", "2", "--memory", "2Gi")
+		n := c.AddNode(h, h.Name, "--insecure-registry", regAddr, "--cpu", "2", "--memory", "2Gi", "--node-ip", h.IP)
 		if err := c.StartNode(n); err != nil {
 			t.Fatal(err)
 		}
@@ -221,6 +222,19 @@ spec:
 		if out := e.getPods(t); !strings.Contains(out, "hello") || !strings.Contains(out, "Running") || !strings.Contains(out, "1/1") {
 			t.Errorf("get pods:\n%s", out)
 		}
+		if out := orchctl(t, e.c, e.m, "logs", "hello"); out != "hello from hello\n" {
+			t.Errorf("orchctl logs hello = %q", out)
+		}
+		if out := orchctl(t, e.c, e.m, "exec", "hello", "--", "cat", "/etc/hostname"); strings.TrimSpace(out) != "hello" {
+			t.Errorf("exec cat /etc/hostname = %q", out)
+		}
+		out, _, err := e.c.Orchctl(e.m, "ping", "exec", "-i", "hello", "--", "sh", "-c", "read x; echo got $x; exit 7")
+		if strings.TrimSpace(out) != "got ping" {
+			t.Errorf("exec -i: output %q", out)
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			t.Errorf("exec exit: %v, want exit code 7", err)
+		}
 		ip, _ := path(e.pod(t, "hello"), "status", "podIP").(string)
 		if !strings.HasPrefix(ip, "10.244.") {
 			t.Errorf("podIP %q not from the cluster CIDR", ip)
@@ -250,6 +264,10 @@ spec:
 			n, _ := path(e.pod(t, "liveness-exec"), "status", "containerStatuses", 0, "restartCount").(float64)
 			return n >= 1
 		})
+		out, _, _ := e.c.Orchctl(e.m, "", "describe", "pod", "liveness-exec")
+		if !strings.Contains(out, "Unhealthy") || !strings.Contains(out, "Liveness probe failed") {
+			t.Errorf("describe shows no probe failure event:\n%s", out)
+		}
 	})
 
 	t.Run("over the memory limit is OOMKilled", func(t *testing.T) {
@@ -310,4 +328,269 @@ spec:
 			t.Errorf("hello still listed:\n%s", out)
 		}
 	})
+}
+
+// podOn pins a pod manifest to a node.
+func podOn(manifest, node string) string {
+	return strings.Replace(manifest, "spec:\n", "spec:\n  nodeSelector:\n    kubernetes.io/hostname: "+node+"\n", 1)
+}
+
+func TestWorkerVolumesProbesAndRestarts(t *testing.T) {
+	e := startWorkers(t, 2)
+
+	t.Run("two containers share an emptyDir and reach each other on localhost", func(t *testing.T) {
+		e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shared
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: data
+    emptyDir: {}
+  containers:
+  - name: web
+    image: IMAGE
+    command: ["httpd", "-f", "-p", "8080", "-h", "/data"]
+    volumeMounts:
+    - name: data
+      mountPath: /data
+  - name: writer
+    image: IMAGE
+    command: ["sh", "-c", "echo shared-content > /work/index.html; sleep 3600"]
+    volumeMounts:
+    - name: data
+      mountPath: /work
+`)
+		e.waitFor(t, 60*time.Second, "shared Running", func() bool { return e.phase(t, "shared") == "Running" })
+		e.waitFor(t, 20*time.Second, "writer to fetch from web over localhost", func() bool {
+			out, _, _ := e.c.Orchctl(e.m, "", "exec", "shared", "-c", "writer", "--", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/index.html")
+			return strings.TrimSpace(out) == "shared-content"
+		})
+	})
+
+	t.Run("configMap and secret as files and env; updates reach the files", func(t *testing.T) {
+		e.apply(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config
+data:
+  greeting: hello
+  mode: fast
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app-secret
+stringData:
+  password: s3cret
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: configured
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: cfg
+    configMap:
+      name: app-config
+  - name: sec
+    secret:
+      secretName: app-secret
+  containers:
+  - name: app
+    image: IMAGE
+    command: ["sleep", "3600"]
+    env:
+    - name: GREETING
+      valueFrom:
+        configMapKeyRef: {name: app-config, key: greeting}
+    - name: PASSWORD
+      valueFrom:
+        secretKeyRef: {name: app-secret, key: password}
+    envFrom:
+    - configMapRef: {name: app-config}
+      prefix: CFG_
+    volumeMounts:
+    - {name: cfg, mountPath: /etc/app}
+    - {name: sec, mountPath: /etc/secret, readOnly: true}
+`)
+		e.waitFor(t, 60*time.Second, "configured Running", func() bool { return e.phase(t, "configured") == "Running" })
+		env := orchctl(t, e.c, e.m, "exec", "configured", "--", "env")
+		for _, want := range []string{"GREETING=hello", "PASSWORD=s3cret", "CFG_mode=fast"} {
+			if !strings.Contains(env, want) {
+				t.Errorf("env lacks %s:\n%s", want, env)
+			}
+		}
+		if out := orchctl(t, e.c, e.m, "exec", "configured", "--", "cat", "/etc/app/greeting", "/etc/secret/password"); out != "hellos3cret" {
+			t.Errorf("mounted files: %q", out)
+		}
+		e.apply(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config
+data:
+  greeting: bonjour
+  mode: fast
+`)
+		e.waitFor(t, 30*time.Second, "the configMap update in the mounted file", func() bool {
+			out, _, _ := e.c.Orchctl(e.m, "", "exec", "configured", "--", "cat", "/etc/app/greeting")
+			return out == "bonjour"
+		})
+	})
+
+	t.Run("httpGet liveness restarts, tcpSocket readiness gates Ready", func(t *testing.T) {
+		e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: IMAGE
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports:
+    - {name: http, containerPort: 8080}
+    readinessProbe:
+      tcpSocket: {port: http}
+      periodSeconds: 1
+    livenessProbe:
+      httpGet: {path: /missing, port: 8080}
+      initialDelaySeconds: 2
+      periodSeconds: 1
+      failureThreshold: 2
+`)
+		e.waitFor(t, 60*time.Second, "probed Ready", func() bool {
+			return path(e.pod(t, "probed"), "status", "containerStatuses", 0, "ready") == true
+		})
+		e.waitFor(t, 60*time.Second, "httpGet liveness to restart probed", func() bool {
+			n, _ := path(e.pod(t, "probed"), "status", "containerStatuses", 0, "restartCount").(float64)
+			return n >= 1
+		})
+		e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: never-ready
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: IMAGE
+    command: ["sleep", "3600"]
+    readinessProbe:
+      tcpSocket: {port: 9999}
+      periodSeconds: 1
+`)
+		e.waitFor(t, 60*time.Second, "never-ready Running", func() bool { return e.phase(t, "never-ready") == "Running" })
+		time.Sleep(3 * time.Second)
+		if out := orchctl(t, e.c, e.m, "get", "pod", "never-ready"); !strings.Contains(out, "0/1") {
+			t.Errorf("a pod failing tcpSocket readiness shows ready:\n%s", out)
+		}
+	})
+}
+
+func TestWorkerAgentRestart(t *testing.T) {
+	e := startWorkers(t, 1)
+	n := e.c.Nodes[0]
+	e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: survivor
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: IMAGE
+    command: ["sh", "-c", "echo $RANDOM$RANDOM > /tmp/token; sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: doomed
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: IMAGE
+    command: ["sleep", "3600"]
+`)
+	for _, p := range []string{"survivor", "doomed"} {
+		e.waitFor(t, 60*time.Second, p+" Running", func() bool { return e.phase(t, p) == "Running" })
+	}
+	token := orchctl(t, e.c, e.m, "exec", "survivor", "--", "cat", "/tmp/token")
+	pidBefore := containerPIDs(t, n)
+	uidDoomed, _ := path(e.pod(t, "doomed"), "metadata", "uid").(string)
+
+	e.c.KillNode(n)
+	// Deleted while the agent is down: the pod waits for its node.
+	if out, errOut, err := e.c.Orchctl(e.m, "", "delete", "pod", "doomed", "--wait=false"); err != nil {
+		t.Fatalf("delete doomed: %v %s %s", err, out, errOut)
+	}
+	e.waitFor(t, 30*time.Second, "the node to turn NotReady", func() bool {
+		out, _, _ := e.c.Orchctl(e.m, "", "get", "nodes", "--no-headers")
+		return strings.Contains(out, "NotReady")
+	})
+	if err := e.c.StartNode(n); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, 30*time.Second, "the node Ready again", func() bool {
+		out, _, _ := e.c.Orchctl(e.m, "", "get", "nodes", "--no-headers")
+		return strings.Contains(out, " Ready ")
+	})
+	e.waitFor(t, 60*time.Second, "doomed to be cleaned up", func() bool {
+		out, _, _ := e.c.Orchctl(e.m, "", "get", "pods", "-o", "name")
+		return !strings.Contains(out, "pod/doomed")
+	})
+	if after := orchctl(t, e.c, e.m, "exec", "survivor", "--", "cat", "/tmp/token"); after != token {
+		t.Errorf("survivor's token %q changed to %q: its container was restarted", token, after)
+	}
+	if n, _ := path(e.pod(t, "survivor"), "status", "containerStatuses", 0, "restartCount").(float64); n != 0 {
+		t.Errorf("survivor restartCount %v after an agent restart", n)
+	}
+	pidAfter := containerPIDs(t, n)
+	for id, pid := range pidBefore {
+		if strings.HasPrefix(id, uidDoomed) {
+			if _, ok := pidAfter[id]; ok {
+				t.Errorf("container %s of the deleted pod still exists", id)
+			}
+			continue
+		}
+		if pidAfter[id] != pid {
+			t.Errorf("container %s had pid %d, now %d", id, pid, pidAfter[id])
+		}
+	}
+	if e.phase(t, "survivor") != "Running" {
+		t.Errorf("survivor is %s after the agent restart", e.phase(t, "survivor"))
+	}
+}
+
+// containerPIDs reads the host pid of every container of a node from libcontainer's state.
+func containerPIDs(t *testing.T, n *harness.Node) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(n.DataDir, "containers", ".runc", "*", "state.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var st struct {
+			InitProcessPid int `json:"init_process_pid"`
+		}
+		if json.Unmarshal(b, &st) == nil {
+			out[filepath.Base(filepath.Dir(f))] = st.InitProcessPid
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no container state under %s", n.DataDir)
+	}
+	return out
 }

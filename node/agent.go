@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -49,6 +50,17 @@ type Config struct {
 	NetNSDir    string // default /run/orch/netns
 	BridgeName  string
 	NetworkName string
+	// NoPodDefaultRoute gives pods a route to their own subnet only (dev clusters and
+	// tests, where nothing may leave the machine).
+	NoPodDefaultRoute bool
+
+	// NodeIP is the address the node reports and serves its API on (default: the first
+	// non-loopback IPv4 address). ListenPort is the agent API's port (default 10250).
+	NodeIP     string
+	ListenPort int
+
+	// RemoveBridge makes Reset delete the pod bridge too.
+	RemoveBridge bool
 
 	// ResyncPeriod is how often every pod is synced without a change (default 10s).
 	ResyncPeriod time.Duration
@@ -67,6 +79,7 @@ type Agent struct {
 
 	heartbeat time.Duration
 	hostIP    string
+	apiPort   int32
 
 	mu      sync.Mutex
 	workers map[string]*podWorker // by pod uid
@@ -89,6 +102,9 @@ func newAgent(cfg Config) (*Agent, error) {
 	if cfg.ResyncPeriod == 0 {
 		cfg.ResyncPeriod = 10 * time.Second
 	}
+	if cfg.ListenPort == 0 {
+		cfg.ListenPort = 10250
+	}
 	if cfg.CNIConfDir == "" {
 		cfg.CNIConfDir = filepath.Join(cfg.DataDir, "cni", "net.d")
 	}
@@ -105,7 +121,7 @@ func newAgent(cfg Config) (*Agent, error) {
 	}
 	if a.net, err = network.New(network.Config{ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs,
 		CacheDir: filepath.Join(cfg.DataDir, "cni", "cache"), NetNSDir: cfg.NetNSDir, BridgeName: cfg.BridgeName,
-		NetworkName: cfg.NetworkName, Logger: log.With("component", "network")}); err != nil {
+		NetworkName: cfg.NetworkName, NoDefaultRoute: cfg.NoPodDefaultRoute, Logger: log.With("component", "network")}); err != nil {
 		return nil, err
 	}
 	a.vols = volumes.New(filepath.Join(cfg.DataDir, "pods"), log.With("component", "volumes"))
@@ -115,6 +131,16 @@ func newAgent(cfg Config) (*Agent, error) {
 // Run registers the node and runs its pods until ctx ends. Containers keep running
 // when it returns: a restarted agent re-adopts them.
 func (a *Agent) Run(ctx context.Context) error {
+	a.hostIP = a.cfg.NodeIP
+	if a.hostIP == "" {
+		a.hostIP = outboundIP()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(a.hostIP, strconv.Itoa(a.cfg.ListenPort)))
+	if err != nil {
+		return fmt.Errorf("agent API: %w", err)
+	}
+	a.apiPort = int32(ln.Addr().(*net.TCPAddr).Port)
+	go a.serveAPI(ctx, ln)
 	node, err := a.register(ctx)
 	if err != nil {
 		return err
@@ -161,6 +187,7 @@ func (a *Agent) nodeObject() *orchv1.Node {
 		NodeInfo: &orchv1.NodeSystemInfo{KubeletVersion: Version, OperatingSystem: "linux", Architecture: goruntime.GOARCH,
 			ContainerRuntimeVersion: "orch-libcontainer://" + Version, KernelVersion: kernelVersion()},
 	}}
+	n.Status.DaemonEndpoints = &orchv1.NodeDaemonEndpoints{KubeletEndpoint: &orchv1.DaemonEndpoint{Port: a.apiPort}}
 	if a.hostIP != "" {
 		n.Status.Addresses = append(n.Status.Addresses, &orchv1.NodeAddress{Type: "InternalIP", Address: a.hostIP})
 	}
@@ -170,7 +197,6 @@ func (a *Agent) nodeObject() *orchv1.Node {
 
 // register retries until a master takes the registration.
 func (a *Agent) register(ctx context.Context) (*orchv1.Node, error) {
-	a.hostIP = outboundIP()
 	backoff := 200 * time.Millisecond
 	for {
 		var node *orchv1.Node
@@ -447,6 +473,11 @@ func Reset(ctx context.Context, cfg Config) error {
 			if err := a.vols.Teardown(uid); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if cfg.RemoveBridge {
+		if err := network.RemoveBridge(a.net.BridgeName()); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

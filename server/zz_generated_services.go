@@ -17,91 +17,113 @@ import (
 func kindHandlers(a *API, opts ...connect.HandlerOption) map[string]http.Handler {
 	hs := make(map[string]http.Handler, 22)
 	{
-		p, h := orchv1connect.NewNamespaceServiceHandler(&kindService[orchv1.Namespace, orchv1.NamespaceList, orchv1.NamespaceWatchEvent]{api: a, kind: api.NamespaceKind}, opts...)
+		svc := &kindService[orchv1.Namespace, orchv1.NamespaceList, orchv1.NamespaceWatchEvent]{api: a, kind: api.NamespaceKind}
+		p, h := orchv1connect.NewNamespaceServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewNodeServiceHandler(&kindService[orchv1.Node, orchv1.NodeList, orchv1.NodeWatchEvent]{api: a, kind: api.NodeKind}, opts...)
+		svc := &kindService[orchv1.Node, orchv1.NodeList, orchv1.NodeWatchEvent]{api: a, kind: api.NodeKind}
+		p, h := orchv1connect.NewNodeServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewPodServiceHandler(&kindService[orchv1.Pod, orchv1.PodList, orchv1.PodWatchEvent]{api: a, kind: api.PodKind}, opts...)
+		svc := &kindService[orchv1.Pod, orchv1.PodList, orchv1.PodWatchEvent]{api: a, kind: api.PodKind}
+		p, h := orchv1connect.NewPodServiceHandler(&podService{svc}, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewServiceServiceHandler(&kindService[orchv1.Service, orchv1.ServiceList, orchv1.ServiceWatchEvent]{api: a, kind: api.ServiceKind}, opts...)
+		svc := &kindService[orchv1.Service, orchv1.ServiceList, orchv1.ServiceWatchEvent]{api: a, kind: api.ServiceKind}
+		p, h := orchv1connect.NewServiceServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewEndpointsServiceHandler(&kindService[orchv1.Endpoints, orchv1.EndpointsList, orchv1.EndpointsWatchEvent]{api: a, kind: api.EndpointsKind}, opts...)
+		svc := &kindService[orchv1.Endpoints, orchv1.EndpointsList, orchv1.EndpointsWatchEvent]{api: a, kind: api.EndpointsKind}
+		p, h := orchv1connect.NewEndpointsServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewConfigMapServiceHandler(&kindService[orchv1.ConfigMap, orchv1.ConfigMapList, orchv1.ConfigMapWatchEvent]{api: a, kind: api.ConfigMapKind}, opts...)
+		svc := &kindService[orchv1.ConfigMap, orchv1.ConfigMapList, orchv1.ConfigMapWatchEvent]{api: a, kind: api.ConfigMapKind}
+		p, h := orchv1connect.NewConfigMapServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewSecretServiceHandler(&kindService[orchv1.Secret, orchv1.SecretList, orchv1.SecretWatchEvent]{api: a, kind: api.SecretKind}, opts...)
+		svc := &kindService[orchv1.Secret, orchv1.SecretList, orchv1.SecretWatchEvent]{api: a, kind: api.SecretKind}
+		p, h := orchv1connect.NewSecretServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewPersistentVolumeServiceHandler(&kindService[orchv1.PersistentVolume, orchv1.PersistentVolumeList, orchv1.PersistentVolumeWatchEvent]{api: a, kind: api.PersistentVolumeKind}, opts...)
+		svc := &kindService[orchv1.PersistentVolume, orchv1.PersistentVolumeList, orchv1.PersistentVolumeWatchEvent]{api: a, kind: api.PersistentVolumeKind}
+		p, h := orchv1connect.NewPersistentVolumeServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewPersistentVolumeClaimServiceHandler(&kindService[orchv1.PersistentVolumeClaim, orchv1.PersistentVolumeClaimList, orchv1.PersistentVolumeClaimWatchEvent]{api: a, kind: api.PersistentVolumeClaimKind}, opts...)
+		svc := &kindService[orchv1.PersistentVolumeClaim, orchv1.PersistentVolumeClaimList, orchv1.PersistentVolumeClaimWatchEvent]{api: a, kind: api.PersistentVolumeClaimKind}
+		p, h := orchv1connect.NewPersistentVolumeClaimServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewEventServiceHandler(&kindService[orchv1.Event, orchv1.EventList, orchv1.EventWatchEvent]{api: a, kind: api.EventKind}, opts...)
+		svc := &kindService[orchv1.Event, orchv1.EventList, orchv1.EventWatchEvent]{api: a, kind: api.EventKind}
+		p, h := orchv1connect.NewEventServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewServiceAccountServiceHandler(&kindService[orchv1.ServiceAccount, orchv1.ServiceAccountList, orchv1.ServiceAccountWatchEvent]{api: a, kind: api.ServiceAccountKind}, opts...)
+		svc := &kindService[orchv1.ServiceAccount, orchv1.ServiceAccountList, orchv1.ServiceAccountWatchEvent]{api: a, kind: api.ServiceAccountKind}
+		p, h := orchv1connect.NewServiceAccountServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewReplicaSetServiceHandler(&kindService[orchv1.ReplicaSet, orchv1.ReplicaSetList, orchv1.ReplicaSetWatchEvent]{api: a, kind: api.ReplicaSetKind}, opts...)
+		svc := &kindService[orchv1.ReplicaSet, orchv1.ReplicaSetList, orchv1.ReplicaSetWatchEvent]{api: a, kind: api.ReplicaSetKind}
+		p, h := orchv1connect.NewReplicaSetServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewDeploymentServiceHandler(&kindService[orchv1.Deployment, orchv1.DeploymentList, orchv1.DeploymentWatchEvent]{api: a, kind: api.DeploymentKind}, opts...)
+		svc := &kindService[orchv1.Deployment, orchv1.DeploymentList, orchv1.DeploymentWatchEvent]{api: a, kind: api.DeploymentKind}
+		p, h := orchv1connect.NewDeploymentServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewStatefulSetServiceHandler(&kindService[orchv1.StatefulSet, orchv1.StatefulSetList, orchv1.StatefulSetWatchEvent]{api: a, kind: api.StatefulSetKind}, opts...)
+		svc := &kindService[orchv1.StatefulSet, orchv1.StatefulSetList, orchv1.StatefulSetWatchEvent]{api: a, kind: api.StatefulSetKind}
+		p, h := orchv1connect.NewStatefulSetServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewDaemonSetServiceHandler(&kindService[orchv1.DaemonSet, orchv1.DaemonSetList, orchv1.DaemonSetWatchEvent]{api: a, kind: api.DaemonSetKind}, opts...)
+		svc := &kindService[orchv1.DaemonSet, orchv1.DaemonSetList, orchv1.DaemonSetWatchEvent]{api: a, kind: api.DaemonSetKind}
+		p, h := orchv1connect.NewDaemonSetServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewJobServiceHandler(&kindService[orchv1.Job, orchv1.JobList, orchv1.JobWatchEvent]{api: a, kind: api.JobKind}, opts...)
+		svc := &kindService[orchv1.Job, orchv1.JobList, orchv1.JobWatchEvent]{api: a, kind: api.JobKind}
+		p, h := orchv1connect.NewJobServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewCronJobServiceHandler(&kindService[orchv1.CronJob, orchv1.CronJobList, orchv1.CronJobWatchEvent]{api: a, kind: api.CronJobKind}, opts...)
+		svc := &kindService[orchv1.CronJob, orchv1.CronJobList, orchv1.CronJobWatchEvent]{api: a, kind: api.CronJobKind}
+		p, h := orchv1connect.NewCronJobServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewHorizontalPodAutoscalerServiceHandler(&kindService[orchv1.HorizontalPodAutoscaler, orchv1.HorizontalPodAutoscalerList, orchv1.HorizontalPodAutoscalerWatchEvent]{api: a, kind: api.HorizontalPodAutoscalerKind}, opts...)
+		svc := &kindService[orchv1.HorizontalPodAutoscaler, orchv1.HorizontalPodAutoscalerList, orchv1.HorizontalPodAutoscalerWatchEvent]{api: a, kind: api.HorizontalPodAutoscalerKind}
+		p, h := orchv1connect.NewHorizontalPodAutoscalerServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewRoleServiceHandler(&kindService[orchv1.Role, orchv1.RoleList, orchv1.RoleWatchEvent]{api: a, kind: api.RoleKind}, opts...)
+		svc := &kindService[orchv1.Role, orchv1.RoleList, orchv1.RoleWatchEvent]{api: a, kind: api.RoleKind}
+		p, h := orchv1connect.NewRoleServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewClusterRoleServiceHandler(&kindService[orchv1.ClusterRole, orchv1.ClusterRoleList, orchv1.ClusterRoleWatchEvent]{api: a, kind: api.ClusterRoleKind}, opts...)
+		svc := &kindService[orchv1.ClusterRole, orchv1.ClusterRoleList, orchv1.ClusterRoleWatchEvent]{api: a, kind: api.ClusterRoleKind}
+		p, h := orchv1connect.NewClusterRoleServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewRoleBindingServiceHandler(&kindService[orchv1.RoleBinding, orchv1.RoleBindingList, orchv1.RoleBindingWatchEvent]{api: a, kind: api.RoleBindingKind}, opts...)
+		svc := &kindService[orchv1.RoleBinding, orchv1.RoleBindingList, orchv1.RoleBindingWatchEvent]{api: a, kind: api.RoleBindingKind}
+		p, h := orchv1connect.NewRoleBindingServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	{
-		p, h := orchv1connect.NewClusterRoleBindingServiceHandler(&kindService[orchv1.ClusterRoleBinding, orchv1.ClusterRoleBindingList, orchv1.ClusterRoleBindingWatchEvent]{api: a, kind: api.ClusterRoleBindingKind}, opts...)
+		svc := &kindService[orchv1.ClusterRoleBinding, orchv1.ClusterRoleBindingList, orchv1.ClusterRoleBindingWatchEvent]{api: a, kind: api.ClusterRoleBindingKind}
+		p, h := orchv1connect.NewClusterRoleBindingServiceHandler(svc, opts...)
 		hs[p] = h
 	}
 	return hs

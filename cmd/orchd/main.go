@@ -89,16 +89,25 @@ other form the cluster, once); start later ones with --join.`,
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many masters see each other")
 	f.StringVar(&join, "join", "", "comma-separated gossip addresses of masters to join")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.Nodes.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses; each node gets a block of it")
+	f.IntVar(&cfg.Nodes.PodCIDRMaskSize, "node-cidr-mask-size", 24, "size of each node's pod CIDR block")
+	f.DurationVar(&cfg.Nodes.HeartbeatInterval, "node-heartbeat-interval", 10*time.Second, "how often node agents send heartbeats")
+	f.DurationVar(&cfg.Nodes.GracePeriod, "node-grace-period", 40*time.Second, "how long without a heartbeat before a node is NotReady")
 	return cmd
 }
 
 func devCommand() *cobra.Command {
 	var dataDir, apiAddr, level string
+	var mirrors, insecure []string
+	var worker bool
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a one-master cluster on 127.0.0.1 for development",
+		Short: "Run a one-machine cluster on 127.0.0.1 for development",
 		Long: `Run a one-master cluster on 127.0.0.1 with its data in --data-dir, and point orchctl
-at it (a "dev" context in the orchctl config), so that 'orchctl get ns' works right away.`,
+at it (a "dev" context in the orchctl config), so that 'orchctl get ns' works right away.
+As root it also runs a worker agent in the same process, so pods run on this machine;
+pods get no default route (they reach this machine and each other, nothing beyond).
+On SIGTERM the worker's containers and pod networks are removed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(level)
 			if err != nil {
@@ -127,14 +136,53 @@ at it (a "dev" context in the orchctl config), so that 'orchctl get ns' works ri
 				m.Close()
 				return fmt.Errorf("write orchctl config: %w", err)
 			}
+			sig, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			var agentDone chan struct{}
+			var ncfg node.Config
+			if worker && os.Geteuid() == 0 {
+				ncfg = node.Config{Name: "dev", Servers: []string{m.URL()}, DataDir: filepath.Join(dataDir, "node"),
+					NodeIP: host, NetNSDir: filepath.Join(dataDir, "netns"), NoPodDefaultRoute: true, RemoveBridge: true,
+					Logger: log.With("component", "node"), CNIBinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}
+				if ncfg.RegistryMirrors, err = keyValues(mirrors, "--registry-mirror"); err != nil {
+					return err
+				}
+				ncfg.InsecureRegistries = insecure
+				a, err := node.New(ncfg)
+				if err != nil {
+					m.Close()
+					return err
+				}
+				agentDone = make(chan struct{})
+				go func() {
+					defer close(agentDone)
+					if err := a.Run(sig); err != nil && sig.Err() == nil {
+						log.Error("worker agent stopped", "err", err)
+					}
+				}()
+			} else if worker {
+				log.Warn("not root: running without a worker (pods will stay Pending)")
+			}
 			log.Info("orch dev cluster ready; try: orchctl get ns", "api", m.URL(), "orchctl-config", path)
-			return runUntilSignal(m)
+			<-sig.Done()
+			if agentDone != nil {
+				<-agentDone
+				rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err := node.Reset(rctx, ncfg); err != nil {
+					log.Warn("clean up the worker", "err", err)
+				}
+				rcancel()
+			}
+			return m.Close()
 		},
 	}
 	home, _ := os.UserHomeDir()
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", filepath.Join(home, ".orch", "dev"), "directory for the dev cluster's state")
 	f.StringVar(&apiAddr, "api-addr", "127.0.0.1:7000", "host:port of the API; Raft and gossip use the next two ports")
+	f.BoolVar(&worker, "worker", true, "run a worker agent in the same process (needs root)")
+	f.StringSliceVar(&mirrors, "registry-mirror", nil, "registry mirror for the worker, host=URL")
+	f.StringSliceVar(&insecure, "insecure-registry", nil, "registry host:port the worker reaches over plain HTTP")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -211,6 +259,8 @@ Needs root. Containers keep running when the agent stops; a restarted agent adop
 	f.StringSliceVar(&cfg.CNIBinDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "CNI plugin dirs")
 	f.StringVar(&cfg.NetNSDir, "netns-dir", "/run/orch/netns", "where pod network namespaces are kept")
 	f.StringVar(&cfg.BridgeName, "bridge", "orch0", "pod bridge name")
+	f.StringVar(&cfg.NodeIP, "node-ip", "", "address to report and serve the agent API on (default: first non-loopback IPv4)")
+	f.IntVar(&cfg.ListenPort, "port", 10250, "port of the agent API (logs, exec)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -106,13 +106,14 @@ func StartMasters(dir, bin string, n int) (*Cluster, error) {
 
 // StartMastersOn is StartMasters with the API listening on apiHost (a test network's
 // bridge address, for worker hosts to reach).
-func StartMastersOn(dir, bin string, n int, apiHost string) (*Cluster, error) {
+func StartMastersOn(dir, bin string, n int, apiHost string, extra ...string) (*Cluster, error) {
 	c := &Cluster{Dir: dir, Bin: bin}
 	for i := range n {
 		m, err := c.newMaster(fmt.Sprintf("m%d", i), apiHost)
 		if err != nil {
 			return nil, err
 		}
+		m.args = append(m.args, extra...)
 		m.args = append(m.args, "--bootstrap-expect", fmt.Sprint(n))
 		if i > 0 {
 			m.args = append(m.args, "--join", c.Masters[0].Gossip)

@@ -21,6 +21,15 @@ type kind struct {
 	HasStatus  bool
 }
 
+// subresources are extra RPCs of a kind service, with the Go type serving them.
+var subresources = map[string]struct{ RPCs, Server string }{
+	"Pod": {
+		RPCs: `  rpc Logs(PodLogsRequest) returns (stream PodLogsResponse);
+  rpc Exec(stream PodExecRequest) returns (stream PodExecResponse);`,
+		Server: "podService",
+	},
+}
+
 // kinds is the single table every generated file is written from.
 var kinds = []kind{
 	{"Namespace", "namespaces", []string{"ns"}, false, "v1", true},
@@ -60,6 +69,7 @@ import "orch/v1/autoscaling.proto";
 import "orch/v1/batch.proto";
 import "orch/v1/core.proto";
 import "orch/v1/meta.proto";
+import "orch/v1/node.proto";
 import "orch/v1/rbac.proto";
 
 option go_package = "github.com/orchd/orch/proto/gen/orch/v1;orchv1";
@@ -89,6 +99,9 @@ service {{.Name}}Service {
 {{- end}}
   rpc Delete(DeleteRequest) returns ({{.Name}});
   rpc Watch(WatchRequest) returns (stream {{.Name}}WatchEvent);
+{{- with rpcs .Name}}
+{{.}}
+{{- end}}
 }
 {{end}}`
 
@@ -133,8 +146,14 @@ import (
 func kindHandlers(a *API, opts ...connect.HandlerOption) map[string]http.Handler {
 	hs := make(map[string]http.Handler, {{len .}})
 {{- range .}}
+	{{- $k := .Name}}
 	{
-		p, h := orchv1connect.New{{.Name}}ServiceHandler(&kindService[orchv1.{{.Name}}, orchv1.{{.Name}}List, orchv1.{{.Name}}WatchEvent]{api: a, kind: api.{{.Name}}Kind}, opts...)
+		svc := &kindService[orchv1.{{.Name}}, orchv1.{{.Name}}List, orchv1.{{.Name}}WatchEvent]{api: a, kind: api.{{.Name}}Kind}
+{{- with server .Name}}
+		p, h := orchv1connect.New{{$k}}ServiceHandler(&{{.}}{svc}, opts...)
+{{- else}}
+		p, h := orchv1connect.New{{.Name}}ServiceHandler(svc, opts...)
+{{- end}}
 		hs[p] = h
 	}
 {{- end}}
@@ -180,7 +199,11 @@ func main() {
 
 func write(path, tmpl string, gofmt bool) {
 	var buf bytes.Buffer
-	t := template.Must(template.New(path).Funcs(template.FuncMap{"join": strings.Join}).Parse(tmpl))
+	t := template.Must(template.New(path).Funcs(template.FuncMap{
+		"join":   strings.Join,
+		"rpcs":   func(k string) string { return subresources[k].RPCs },
+		"server": func(k string) string { return subresources[k].Server },
+	}).Parse(tmpl))
 	if err := t.Execute(&buf, kinds); err != nil {
 		fail(err)
 	}

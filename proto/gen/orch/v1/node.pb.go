@@ -204,6 +204,321 @@ func (x *HeartbeatResponse) GetIntervalSeconds() int32 {
 	return 0
 }
 
+// PodLogsRequest asks for a container's log.
+type PodLogsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// May be empty when the pod has one container.
+	Container string `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	// Keep streaming as the container writes.
+	Follow bool `protobuf:"varint,4,opt,name=follow,proto3" json:"follow,omitempty"`
+	// The previous, terminated instance of the container.
+	Previous bool `protobuf:"varint,5,opt,name=previous,proto3" json:"previous,omitempty"`
+	// Only the last lines.
+	TailLines *int64 `protobuf:"varint,6,opt,name=tail_lines,json=tailLines,proto3,oneof" json:"tail_lines,omitempty"`
+	// Set by the master for the node: the pod's uid.
+	PodUid        string `protobuf:"bytes,7,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodLogsRequest) Reset() {
+	*x = PodLogsRequest{}
+	mi := &file_orch_v1_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodLogsRequest) ProtoMessage() {}
+
+func (x *PodLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodLogsRequest.ProtoReflect.Descriptor instead.
+func (*PodLogsRequest) Descriptor() ([]byte, []int) {
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PodLogsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PodLogsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PodLogsRequest) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *PodLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *PodLogsRequest) GetPrevious() bool {
+	if x != nil {
+		return x.Previous
+	}
+	return false
+}
+
+func (x *PodLogsRequest) GetTailLines() int64 {
+	if x != nil && x.TailLines != nil {
+		return *x.TailLines
+	}
+	return 0
+}
+
+func (x *PodLogsRequest) GetPodUid() string {
+	if x != nil {
+		return x.PodUid
+	}
+	return ""
+}
+
+// PodLogsResponse is a chunk of log.
+type PodLogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodLogsResponse) Reset() {
+	*x = PodLogsResponse{}
+	mi := &file_orch_v1_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodLogsResponse) ProtoMessage() {}
+
+func (x *PodLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodLogsResponse.ProtoReflect.Descriptor instead.
+func (*PodLogsResponse) Descriptor() ([]byte, []int) {
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PodLogsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// PodExecRequest: the first message names the pod, container and command; later ones
+// carry standard input.
+type PodExecRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Namespace  string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Container  string                 `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	Command    []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	Stdin      bool                   `protobuf:"varint,5,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Tty        bool                   `protobuf:"varint,6,opt,name=tty,proto3" json:"tty,omitempty"`
+	StdinData  []byte                 `protobuf:"bytes,7,opt,name=stdin_data,json=stdinData,proto3" json:"stdin_data,omitempty"`
+	StdinClose bool                   `protobuf:"varint,8,opt,name=stdin_close,json=stdinClose,proto3" json:"stdin_close,omitempty"`
+	// Set by the master for the node: the pod's uid.
+	PodUid        string `protobuf:"bytes,9,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodExecRequest) Reset() {
+	*x = PodExecRequest{}
+	mi := &file_orch_v1_node_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodExecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodExecRequest) ProtoMessage() {}
+
+func (x *PodExecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_node_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodExecRequest.ProtoReflect.Descriptor instead.
+func (*PodExecRequest) Descriptor() ([]byte, []int) {
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PodExecRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PodExecRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PodExecRequest) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *PodExecRequest) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *PodExecRequest) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+func (x *PodExecRequest) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *PodExecRequest) GetStdinData() []byte {
+	if x != nil {
+		return x.StdinData
+	}
+	return nil
+}
+
+func (x *PodExecRequest) GetStdinClose() bool {
+	if x != nil {
+		return x.StdinClose
+	}
+	return false
+}
+
+func (x *PodExecRequest) GetPodUid() string {
+	if x != nil {
+		return x.PodUid
+	}
+	return ""
+}
+
+// PodExecResponse carries output, and last the exit code.
+type PodExecResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stdout        []byte                 `protobuf:"bytes,1,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr        []byte                 `protobuf:"bytes,2,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	ExitCode      *int32                 `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodExecResponse) Reset() {
+	*x = PodExecResponse{}
+	mi := &file_orch_v1_node_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodExecResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodExecResponse) ProtoMessage() {}
+
+func (x *PodExecResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_node_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodExecResponse.ProtoReflect.Descriptor instead.
+func (*PodExecResponse) Descriptor() ([]byte, []int) {
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PodExecResponse) GetStdout() []byte {
+	if x != nil {
+		return x.Stdout
+	}
+	return nil
+}
+
+func (x *PodExecResponse) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *PodExecResponse) GetExitCode() int32 {
+	if x != nil && x.ExitCode != nil {
+		return *x.ExitCode
+	}
+	return 0
+}
+
 var File_orch_v1_node_proto protoreflect.FileDescriptor
 
 const file_orch_v1_node_proto_rawDesc = "" +
@@ -216,10 +531,43 @@ const file_orch_v1_node_proto_rawDesc = "" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\">\n" +
 	"\x11HeartbeatResponse\x12)\n" +
-	"\x10interval_seconds\x18\x01 \x01(\x05R\x0fintervalSeconds2\x9f\x01\n" +
+	"\x10interval_seconds\x18\x01 \x01(\x05R\x0fintervalSeconds\"\xe0\x01\n" +
+	"\x0ePodLogsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x16\n" +
+	"\x06follow\x18\x04 \x01(\bR\x06follow\x12\x1a\n" +
+	"\bprevious\x18\x05 \x01(\bR\bprevious\x12\"\n" +
+	"\n" +
+	"tail_lines\x18\x06 \x01(\x03H\x00R\ttailLines\x88\x01\x01\x12\x17\n" +
+	"\apod_uid\x18\a \x01(\tR\x06podUidB\r\n" +
+	"\v_tail_lines\"%\n" +
+	"\x0fPodLogsResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xfb\x01\n" +
+	"\x0ePodExecRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x18\n" +
+	"\acommand\x18\x04 \x03(\tR\acommand\x12\x14\n" +
+	"\x05stdin\x18\x05 \x01(\bR\x05stdin\x12\x10\n" +
+	"\x03tty\x18\x06 \x01(\bR\x03tty\x12\x1d\n" +
+	"\n" +
+	"stdin_data\x18\a \x01(\fR\tstdinData\x12\x1f\n" +
+	"\vstdin_close\x18\b \x01(\bR\n" +
+	"stdinClose\x12\x17\n" +
+	"\apod_uid\x18\t \x01(\tR\x06podUid\"q\n" +
+	"\x0fPodExecResponse\x12\x16\n" +
+	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12 \n" +
+	"\texit_code\x18\x03 \x01(\x05H\x00R\bexitCode\x88\x01\x01B\f\n" +
+	"\n" +
+	"_exit_code2\x9f\x01\n" +
 	"\x10NodeAgentService\x12G\n" +
 	"\bRegister\x12\x1c.orch.v1.RegisterNodeRequest\x1a\x1d.orch.v1.RegisterNodeResponse\x12B\n" +
-	"\tHeartbeat\x12\x19.orch.v1.HeartbeatRequest\x1a\x1a.orch.v1.HeartbeatResponseB0Z.github.com/orchd/orch/proto/gen/orch/v1;orchv1b\x06proto3"
+	"\tHeartbeat\x12\x19.orch.v1.HeartbeatRequest\x1a\x1a.orch.v1.HeartbeatResponse2\x8a\x01\n" +
+	"\fAgentService\x12;\n" +
+	"\x04Logs\x12\x17.orch.v1.PodLogsRequest\x1a\x18.orch.v1.PodLogsResponse0\x01\x12=\n" +
+	"\x04Exec\x12\x17.orch.v1.PodExecRequest\x1a\x18.orch.v1.PodExecResponse(\x010\x01B0Z.github.com/orchd/orch/proto/gen/orch/v1;orchv1b\x06proto3"
 
 var (
 	file_orch_v1_node_proto_rawDescOnce sync.Once
@@ -233,23 +581,31 @@ func file_orch_v1_node_proto_rawDescGZIP() []byte {
 	return file_orch_v1_node_proto_rawDescData
 }
 
-var file_orch_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_orch_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_orch_v1_node_proto_goTypes = []any{
 	(*RegisterNodeRequest)(nil),  // 0: orch.v1.RegisterNodeRequest
 	(*RegisterNodeResponse)(nil), // 1: orch.v1.RegisterNodeResponse
 	(*HeartbeatRequest)(nil),     // 2: orch.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),    // 3: orch.v1.HeartbeatResponse
-	(*Node)(nil),                 // 4: orch.v1.Node
+	(*PodLogsRequest)(nil),       // 4: orch.v1.PodLogsRequest
+	(*PodLogsResponse)(nil),      // 5: orch.v1.PodLogsResponse
+	(*PodExecRequest)(nil),       // 6: orch.v1.PodExecRequest
+	(*PodExecResponse)(nil),      // 7: orch.v1.PodExecResponse
+	(*Node)(nil),                 // 8: orch.v1.Node
 }
 var file_orch_v1_node_proto_depIdxs = []int32{
-	4, // 0: orch.v1.RegisterNodeRequest.node:type_name -> orch.v1.Node
-	4, // 1: orch.v1.RegisterNodeResponse.node:type_name -> orch.v1.Node
+	8, // 0: orch.v1.RegisterNodeRequest.node:type_name -> orch.v1.Node
+	8, // 1: orch.v1.RegisterNodeResponse.node:type_name -> orch.v1.Node
 	0, // 2: orch.v1.NodeAgentService.Register:input_type -> orch.v1.RegisterNodeRequest
 	2, // 3: orch.v1.NodeAgentService.Heartbeat:input_type -> orch.v1.HeartbeatRequest
-	1, // 4: orch.v1.NodeAgentService.Register:output_type -> orch.v1.RegisterNodeResponse
-	3, // 5: orch.v1.NodeAgentService.Heartbeat:output_type -> orch.v1.HeartbeatResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
+	4, // 4: orch.v1.AgentService.Logs:input_type -> orch.v1.PodLogsRequest
+	6, // 5: orch.v1.AgentService.Exec:input_type -> orch.v1.PodExecRequest
+	1, // 6: orch.v1.NodeAgentService.Register:output_type -> orch.v1.RegisterNodeResponse
+	3, // 7: orch.v1.NodeAgentService.Heartbeat:output_type -> orch.v1.HeartbeatResponse
+	5, // 8: orch.v1.AgentService.Logs:output_type -> orch.v1.PodLogsResponse
+	7, // 9: orch.v1.AgentService.Exec:output_type -> orch.v1.PodExecResponse
+	6, // [6:10] is the sub-list for method output_type
+	2, // [2:6] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -261,15 +617,17 @@ func file_orch_v1_node_proto_init() {
 		return
 	}
 	file_orch_v1_core_proto_init()
+	file_orch_v1_node_proto_msgTypes[4].OneofWrappers = []any{}
+	file_orch_v1_node_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orch_v1_node_proto_rawDesc), len(file_orch_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_orch_v1_node_proto_goTypes,
 		DependencyIndexes: file_orch_v1_node_proto_depIdxs,

@@ -25,6 +25,8 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// NodeAgentServiceName is the fully-qualified name of the NodeAgentService service.
 	NodeAgentServiceName = "orch.v1.NodeAgentService"
+	// AgentServiceName is the fully-qualified name of the AgentService service.
+	AgentServiceName = "orch.v1.AgentService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -41,6 +43,10 @@ const (
 	// NodeAgentServiceHeartbeatProcedure is the fully-qualified name of the NodeAgentService's
 	// Heartbeat RPC.
 	NodeAgentServiceHeartbeatProcedure = "/orch.v1.NodeAgentService/Heartbeat"
+	// AgentServiceLogsProcedure is the fully-qualified name of the AgentService's Logs RPC.
+	AgentServiceLogsProcedure = "/orch.v1.AgentService/Logs"
+	// AgentServiceExecProcedure is the fully-qualified name of the AgentService's Exec RPC.
+	AgentServiceExecProcedure = "/orch.v1.AgentService/Exec"
 )
 
 // NodeAgentServiceClient is a client for the orch.v1.NodeAgentService service.
@@ -137,4 +143,100 @@ func (UnimplementedNodeAgentServiceHandler) Register(context.Context, *connect.R
 
 func (UnimplementedNodeAgentServiceHandler) Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.NodeAgentService.Heartbeat is not implemented"))
+}
+
+// AgentServiceClient is a client for the orch.v1.AgentService service.
+type AgentServiceClient interface {
+	Logs(context.Context, *connect.Request[v1.PodLogsRequest]) (*connect.ServerStreamForClient[v1.PodLogsResponse], error)
+	Exec(context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse]
+}
+
+// NewAgentServiceClient constructs a client for the orch.v1.AgentService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewAgentServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) AgentServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	agentServiceMethods := v1.File_orch_v1_node_proto.Services().ByName("AgentService").Methods()
+	return &agentServiceClient{
+		logs: connect.NewClient[v1.PodLogsRequest, v1.PodLogsResponse](
+			httpClient,
+			baseURL+AgentServiceLogsProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("Logs")),
+			connect.WithClientOptions(opts...),
+		),
+		exec: connect.NewClient[v1.PodExecRequest, v1.PodExecResponse](
+			httpClient,
+			baseURL+AgentServiceExecProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("Exec")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// agentServiceClient implements AgentServiceClient.
+type agentServiceClient struct {
+	logs *connect.Client[v1.PodLogsRequest, v1.PodLogsResponse]
+	exec *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
+}
+
+// Logs calls orch.v1.AgentService.Logs.
+func (c *agentServiceClient) Logs(ctx context.Context, req *connect.Request[v1.PodLogsRequest]) (*connect.ServerStreamForClient[v1.PodLogsResponse], error) {
+	return c.logs.CallServerStream(ctx, req)
+}
+
+// Exec calls orch.v1.AgentService.Exec.
+func (c *agentServiceClient) Exec(ctx context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse] {
+	return c.exec.CallBidiStream(ctx)
+}
+
+// AgentServiceHandler is an implementation of the orch.v1.AgentService service.
+type AgentServiceHandler interface {
+	Logs(context.Context, *connect.Request[v1.PodLogsRequest], *connect.ServerStream[v1.PodLogsResponse]) error
+	Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error
+}
+
+// NewAgentServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	agentServiceMethods := v1.File_orch_v1_node_proto.Services().ByName("AgentService").Methods()
+	agentServiceLogsHandler := connect.NewServerStreamHandler(
+		AgentServiceLogsProcedure,
+		svc.Logs,
+		connect.WithSchema(agentServiceMethods.ByName("Logs")),
+		connect.WithHandlerOptions(opts...),
+	)
+	agentServiceExecHandler := connect.NewBidiStreamHandler(
+		AgentServiceExecProcedure,
+		svc.Exec,
+		connect.WithSchema(agentServiceMethods.ByName("Exec")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/orch.v1.AgentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case AgentServiceLogsProcedure:
+			agentServiceLogsHandler.ServeHTTP(w, r)
+		case AgentServiceExecProcedure:
+			agentServiceExecHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedAgentServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedAgentServiceHandler struct{}
+
+func (UnimplementedAgentServiceHandler) Logs(context.Context, *connect.Request[v1.PodLogsRequest], *connect.ServerStream[v1.PodLogsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.AgentService.Logs is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.AgentService.Exec is not implemented"))
 }

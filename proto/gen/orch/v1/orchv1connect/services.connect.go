@@ -127,6 +127,10 @@ const (
 	PodServiceDeleteProcedure = "/orch.v1.PodService/Delete"
 	// PodServiceWatchProcedure is the fully-qualified name of the PodService's Watch RPC.
 	PodServiceWatchProcedure = "/orch.v1.PodService/Watch"
+	// PodServiceLogsProcedure is the fully-qualified name of the PodService's Logs RPC.
+	PodServiceLogsProcedure = "/orch.v1.PodService/Logs"
+	// PodServiceExecProcedure is the fully-qualified name of the PodService's Exec RPC.
+	PodServiceExecProcedure = "/orch.v1.PodService/Exec"
 	// ServiceServiceCreateProcedure is the fully-qualified name of the ServiceService's Create RPC.
 	ServiceServiceCreateProcedure = "/orch.v1.ServiceService/Create"
 	// ServiceServiceGetProcedure is the fully-qualified name of the ServiceService's Get RPC.
@@ -895,6 +899,8 @@ type PodServiceClient interface {
 	UpdateStatus(context.Context, *connect.Request[v1.Pod]) (*connect.Response[v1.Pod], error)
 	Delete(context.Context, *connect.Request[v1.DeleteRequest]) (*connect.Response[v1.Pod], error)
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.PodWatchEvent], error)
+	Logs(context.Context, *connect.Request[v1.PodLogsRequest]) (*connect.ServerStreamForClient[v1.PodLogsResponse], error)
+	Exec(context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse]
 }
 
 // NewPodServiceClient constructs a client for the orch.v1.PodService service. By default, it uses
@@ -950,6 +956,18 @@ func NewPodServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(podServiceMethods.ByName("Watch")),
 			connect.WithClientOptions(opts...),
 		),
+		logs: connect.NewClient[v1.PodLogsRequest, v1.PodLogsResponse](
+			httpClient,
+			baseURL+PodServiceLogsProcedure,
+			connect.WithSchema(podServiceMethods.ByName("Logs")),
+			connect.WithClientOptions(opts...),
+		),
+		exec: connect.NewClient[v1.PodExecRequest, v1.PodExecResponse](
+			httpClient,
+			baseURL+PodServiceExecProcedure,
+			connect.WithSchema(podServiceMethods.ByName("Exec")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -962,6 +980,8 @@ type podServiceClient struct {
 	updateStatus *connect.Client[v1.Pod, v1.Pod]
 	delete       *connect.Client[v1.DeleteRequest, v1.Pod]
 	watch        *connect.Client[v1.WatchRequest, v1.PodWatchEvent]
+	logs         *connect.Client[v1.PodLogsRequest, v1.PodLogsResponse]
+	exec         *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
 }
 
 // Create calls orch.v1.PodService.Create.
@@ -999,6 +1019,16 @@ func (c *podServiceClient) Watch(ctx context.Context, req *connect.Request[v1.Wa
 	return c.watch.CallServerStream(ctx, req)
 }
 
+// Logs calls orch.v1.PodService.Logs.
+func (c *podServiceClient) Logs(ctx context.Context, req *connect.Request[v1.PodLogsRequest]) (*connect.ServerStreamForClient[v1.PodLogsResponse], error) {
+	return c.logs.CallServerStream(ctx, req)
+}
+
+// Exec calls orch.v1.PodService.Exec.
+func (c *podServiceClient) Exec(ctx context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse] {
+	return c.exec.CallBidiStream(ctx)
+}
+
 // PodServiceHandler is an implementation of the orch.v1.PodService service.
 type PodServiceHandler interface {
 	Create(context.Context, *connect.Request[v1.Pod]) (*connect.Response[v1.Pod], error)
@@ -1008,6 +1038,8 @@ type PodServiceHandler interface {
 	UpdateStatus(context.Context, *connect.Request[v1.Pod]) (*connect.Response[v1.Pod], error)
 	Delete(context.Context, *connect.Request[v1.DeleteRequest]) (*connect.Response[v1.Pod], error)
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.PodWatchEvent]) error
+	Logs(context.Context, *connect.Request[v1.PodLogsRequest], *connect.ServerStream[v1.PodLogsResponse]) error
+	Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error
 }
 
 // NewPodServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -1059,6 +1091,18 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(podServiceMethods.ByName("Watch")),
 		connect.WithHandlerOptions(opts...),
 	)
+	podServiceLogsHandler := connect.NewServerStreamHandler(
+		PodServiceLogsProcedure,
+		svc.Logs,
+		connect.WithSchema(podServiceMethods.ByName("Logs")),
+		connect.WithHandlerOptions(opts...),
+	)
+	podServiceExecHandler := connect.NewBidiStreamHandler(
+		PodServiceExecProcedure,
+		svc.Exec,
+		connect.WithSchema(podServiceMethods.ByName("Exec")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/orch.v1.PodService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PodServiceCreateProcedure:
@@ -1075,6 +1119,10 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 			podServiceDeleteHandler.ServeHTTP(w, r)
 		case PodServiceWatchProcedure:
 			podServiceWatchHandler.ServeHTTP(w, r)
+		case PodServiceLogsProcedure:
+			podServiceLogsHandler.ServeHTTP(w, r)
+		case PodServiceExecProcedure:
+			podServiceExecHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1110,6 +1158,14 @@ func (UnimplementedPodServiceHandler) Delete(context.Context, *connect.Request[v
 
 func (UnimplementedPodServiceHandler) Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.PodWatchEvent]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.PodService.Watch is not implemented"))
+}
+
+func (UnimplementedPodServiceHandler) Logs(context.Context, *connect.Request[v1.PodLogsRequest], *connect.ServerStream[v1.PodLogsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.PodService.Logs is not implemented"))
+}
+
+func (UnimplementedPodServiceHandler) Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.PodService.Exec is not implemented"))
 }
 
 // ServiceServiceClient is a client for the orch.v1.ServiceService service.
