@@ -156,4 +156,3 @@ func newExecCommand(e *env) *cobra.Command {
 	f.BoolVarP(&tty, "tty", "t", false, "allocate a terminal (not supported yet)")
 	return cmd
 }
-
