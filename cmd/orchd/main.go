@@ -141,6 +141,11 @@ On SIGTERM the worker's containers and pod networks are removed.`,
 			var agentDone chan struct{}
 			var ncfg node.Config
 			if worker && os.Geteuid() == 0 {
+				// The CNI bridge plugin turns IP forwarding on; put it back as it was.
+				const fwd = "/proc/sys/net/ipv4/ip_forward"
+				if was, err := os.ReadFile(fwd); err == nil {
+					defer os.WriteFile(fwd, was, 0o644)
+				}
 				ncfg = node.Config{Name: "dev", Servers: []string{m.URL()}, DataDir: filepath.Join(dataDir, "node"),
 					NodeIP: host, NetNSDir: filepath.Join(dataDir, "netns"), NoPodDefaultRoute: true, RemoveBridge: true,
 					Logger: log.With("component", "node"), CNIBinDirs: []string{"/usr/lib/cni", "/opt/cni/bin"}}
