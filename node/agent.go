@@ -59,6 +59,9 @@ type Config struct {
 	NodeIP     string
 	ListenPort int
 
+	// ImageGCPeriod is how often unused images are removed (default 5 min).
+	ImageGCPeriod time.Duration
+
 	// RemoveBridge makes Reset delete the pod bridge too.
 	RemoveBridge bool
 
@@ -105,6 +108,9 @@ func newAgent(cfg Config) (*Agent, error) {
 	if cfg.ListenPort == 0 {
 		cfg.ListenPort = 10250
 	}
+	if cfg.ImageGCPeriod == 0 {
+		cfg.ImageGCPeriod = 5 * time.Minute
+	}
 	if cfg.CNIConfDir == "" {
 		cfg.CNIConfDir = filepath.Join(cfg.DataDir, "cni", "net.d")
 	}
@@ -150,9 +156,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("node registered", "podCIDR", node.GetSpec().GetPodCidr())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.watchPods(ctx) }()
+	go func() { defer wg.Done(); a.imageGCLoop(ctx) }()
 	wg.Wait()
 	a.mu.Lock()
 	for _, w := range a.workers {
@@ -417,6 +424,32 @@ func (a *Agent) removeContainer(ctx context.Context, id string, grace time.Durat
 	}
 	if err := a.images.Unmount(a.rootfsDir(id)); err != nil {
 		a.log.Warn("unmount rootfs", "container", id, "err", err)
+	}
+}
+
+// imageGCLoop removes images no pod of this node uses any more, every ImageGCPeriod.
+func (a *Agent) imageGCLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(a.cfg.ImageGCPeriod):
+		}
+		inUse := map[string]bool{}
+		a.mu.Lock()
+		for _, w := range a.workers {
+			pod, _ := w.snapshot()
+			for _, c := range append(append([]*orchv1.Container{}, pod.GetSpec().GetInitContainers()...), pod.GetSpec().GetContainers()...) {
+				inUse[c.GetImage()] = true
+			}
+		}
+		a.mu.Unlock()
+		removed, err := a.images.GC(inUse)
+		if err != nil {
+			a.log.Warn("image garbage collection", "err", err)
+		} else if len(removed) > 0 {
+			a.log.Info("removed unused images", "removed", removed)
+		}
 	}
 }
 

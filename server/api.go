@@ -374,6 +374,12 @@ func (a *API) Watch(ctx context.Context, k *api.Kind, r *orchv1.WatchRequest, se
 			return err
 		}
 	}
+	// Every watch opens with a bookmark at the resourceVersion it starts from: it tells
+	// the client where it stands, and it sends the response headers at once, so a
+	// streaming client's call returns even when nothing changes.
+	if err := send(a.bookmark(k, from)); err != nil {
+		return err
+	}
 	var tick <-chan time.Time
 	if r.GetAllowWatchBookmarks() {
 		t := time.NewTicker(a.BookmarkInterval)
@@ -399,14 +405,19 @@ func (a *API) Watch(ctx context.Context, k *api.Kind, r *orchv1.WatchRequest, se
 			if idx := a.hub.LastIndex(); idx > last && len(sub.C) == 0 {
 				last = idx
 			}
-			b := k.New()
-			api.SetTypeMeta(k, b)
-			api.Meta(b).ResourceVersion = strconv.FormatUint(last, 10)
-			if err := send(api.NewEvent(k, api.Bookmark, b)); err != nil {
+			if err := send(a.bookmark(k, last)); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// bookmark is a BOOKMARK event: an object of the kind carrying only a resourceVersion.
+func (a *API) bookmark(k *api.Kind, rv uint64) proto.Message {
+	b := k.New()
+	api.SetTypeMeta(k, b)
+	api.Meta(b).ResourceVersion = strconv.FormatUint(rv, 10)
+	return api.NewEvent(k, api.Bookmark, b)
 }
 
 func invalid(msg string) error {

@@ -296,13 +296,11 @@ func TestClusterFailoverRestartJoinRemove(t *testing.T) {
 		_, err := cluster.RemoveMaster(ctx, connect.NewRequest(&orchv1.RemoveMasterRequest{Name: "m3"}))
 		return err == nil
 	})
-	cfg, err := cluster.RaftConfiguration(ctx, connect.NewRequest(&orchv1.RaftConfigurationRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(cfg.Msg.GetServers()); n != 3 {
-		t.Errorf("raft configuration has %d servers after removal, want 3", n)
-	}
+	// The master asked may be a follower that applies the new configuration a moment later.
+	waitFor(t, 5*time.Second, "a configuration of 3 servers", func() bool {
+		cfg, err := cluster.RaftConfiguration(ctx, connect.NewRequest(&orchv1.RaftConfigurationRequest{}))
+		return err == nil && len(cfg.Msg.GetServers()) == 3
+	})
 }
 
 func TestClusterNoLeaderIsUnavailable(t *testing.T) {

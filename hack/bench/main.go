@@ -1,7 +1,10 @@
 // Command bench measures orch and prints one JSON line per result (`make bench`).
-// API writes: ConfigMap creates of 1 KiB through the Connect API against 3 masters
-// (real orchd processes on loopback), with 1, 16 and 128 concurrent clients spread over
-// the masters.
+//   - api: ConfigMap creates of 1 KiB through the Connect API against 3 masters (real
+//     orchd processes on loopback), with 1, 16 and 128 concurrent clients spread over the
+//     masters.
+//   - pods: pod create → Running latency on a real worker with the image cached, at 1
+//     and 20 pods/s (root).
+//   - container: container start time alone, through the runtime (root).
 package main
 
 import (
@@ -10,16 +13,19 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
 
 	"github.com/orchd/orch/e2e/harness"
+	orchruntime "github.com/orchd/orch/node/runtime"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 	"github.com/orchd/orch/proto/gen/orch/v1/orchv1connect"
 	"github.com/orchd/orch/transport"
@@ -38,14 +44,46 @@ type result struct {
 	CPUs      int     `json:"cpus"`
 }
 
+// The container benchmark runs containers through the runtime, whose shim and init are
+// this binary re-executed.
+func init() { orchruntime.InitIfChild() }
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "shim" {
+		if err := orchruntime.ShimMain(os.Args[2:]); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	duration := flag.Duration("duration", 5*time.Second, "how long each concurrency level runs")
 	clients := flag.String("clients", "1,16,128", "concurrency levels")
+	suites := flag.String("suites", "api,pods,container", "which benchmarks to run")
 	flag.Parse()
-	if err := run(*duration, *clients); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	// A signal cancels the run; every suite then removes what it started.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	for _, s := range strings.Split(*suites, ",") {
+		var err error
+		switch s {
+		case "api":
+			err = run(*duration, *clients)
+		case "pods":
+			err = podBench(ctx)
+		case "container":
+			err = containerBench()
+		default:
+			err = fmt.Errorf("unknown suite %q", s)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", s+":", err)
+			os.Exit(1)
+		}
 	}
+}
+
+func emit(v any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
 }
 
 func run(duration time.Duration, levels string) error {
@@ -69,9 +107,7 @@ func run(duration time.Duration, levels string) error {
 		if _, err := fmt.Sscanf(l, "%d", &n); err != nil || n <= 0 {
 			return fmt.Errorf("bad concurrency %q", l)
 		}
-		r := createBench(c, n, duration, value, fmt.Sprintf("b%d", i))
-		b, _ := json.Marshal(r)
-		fmt.Println(string(b))
+		emit(createBench(c, n, duration, value, fmt.Sprintf("b%d", i)))
 	}
 	return nil
 }

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/orchd/orch/e2e/harness"
+	"github.com/orchd/orch/node/images"
+	"github.com/orchd/orch/node/images/imagetest"
+	orchruntime "github.com/orchd/orch/node/runtime"
+	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
+	"github.com/orchd/orch/proto/gen/orch/v1/orchv1connect"
+	"github.com/orchd/orch/transport"
+)
+
+type latencyResult struct {
+	Bench     string  `json:"bench"`
+	Rate      float64 `json:"pods_per_sec,omitempty"`
+	N         int     `json:"n"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+	CPUs      int     `json:"cpus"`
+	Skipped   string  `json:"skipped,omitempty"`
+	Failures  int     `json:"failures,omitempty"`
+	ImageNote string  `json:"image,omitempty"`
+}
+
+func percentiles(lat []time.Duration) (p50, p99, mx float64) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(lat[len(lat)/2]), ms(lat[int(0.99*float64(len(lat)-1))]), ms(lat[len(lat)-1])
+}
+
+// podBench: 3 masters and one worker (in its own network namespace), the image cached by
+// a first pod; then pods created at a fixed rate, each timed from its Create call to the
+// watch event that shows it Running.
+func podBench(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		emit(latencyResult{Bench: "pod_create_to_running", Skipped: "needs root"})
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "orch-bench-pods-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := harness.Binaries(filepath.Join(dir, "bin"))
+	if err != nil {
+		return err
+	}
+	network, err := harness.NewNetwork(100 + rand.IntN(100))
+	if err != nil {
+		return err
+	}
+	defer network.Close()
+	regAddr, err := harness.FreeAddrOn(network.HostIP)
+	if err != nil {
+		return err
+	}
+	os.MkdirAll(filepath.Join(dir, "registry"), 0o755)
+	reg, err := harness.StartRegistry(filepath.Join(dir, "registry"), regAddr)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	img, err := imagetest.BusyboxImage()
+	if err != nil {
+		return err
+	}
+	ref := regAddr + "/orch/busybox:latest"
+	if _, err := imagetest.PushImage(ref, img); err != nil {
+		return err
+	}
+	c, err := harness.StartMastersOn(dir, bin, 3, network.HostIP)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	h, err := network.AddHost("w1")
+	if err != nil {
+		return err
+	}
+	n := c.AddNode(h, "w1", "--insecure-registry", regAddr, "--node-ip", h.IP, "--max-pods", "200", "--cpu", "64", "--memory", "64Gi")
+	if err := c.StartNode(n); err != nil {
+		return err
+	}
+	pods := orchv1connect.NewPodServiceClient(transport.Client(), c.Masters[0].URL())
+	run := func(prefix string, count int, rate float64) ([]time.Duration, int, error) {
+		return podsAtRate(ctx, pods, ref, prefix, count, rate)
+	}
+	// Warm up: the node registers and the image is pulled once.
+	if _, _, err := run("warm", 1, 1); err != nil {
+		return fmt.Errorf("warm-up pod never ran: %w\n%s", err, c.NodeLogTail(n, 30))
+	}
+	for _, rate := range []float64{1, 20} {
+		count := 20
+		if rate > 1 {
+			count = 60
+		}
+		lat, failures, err := run(fmt.Sprintf("r%d", int(rate)), count, rate)
+		if err != nil {
+			return err
+		}
+		p50, p99, mx := percentiles(lat)
+		emit(latencyResult{Bench: "pod_create_to_running", Rate: rate, N: len(lat), P50ms: p50, P99ms: p99, MaxMs: mx,
+			CPUs: runtime.NumCPU(), Failures: failures, ImageNote: "cached"})
+		// Clean up before the next rate so the node is idle again.
+		list, err := pods.List(ctx, connect.NewRequest(&orchv1.ListRequest{Namespace: "default"}))
+		if err == nil {
+			zero := int64(0)
+			for _, p := range list.Msg.GetItems() {
+				pods.Delete(ctx, connect.NewRequest(&orchv1.DeleteRequest{Name: p.GetMetadata().GetName(), GracePeriodSeconds: &zero}))
+			}
+		}
+	}
+	return nil
+}
+
+// podsAtRate creates count pods at rate per second and returns each one's latency to Running.
+func podsAtRate(ctx context.Context, pods orchv1connect.PodServiceClient, image, prefix string, count int, rate float64) ([]time.Duration, int, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	list, err := pods.List(ctx, connect.NewRequest(&orchv1.ListRequest{Namespace: "default"}))
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := pods.Watch(wctx, connect.NewRequest(&orchv1.WatchRequest{Namespace: "default", ResourceVersion: list.Msg.GetMetadata().GetResourceVersion()}))
+	if err != nil {
+		return nil, 0, err
+	}
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	running := map[string]time.Duration{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for st.Receive() {
+			p := st.Msg().GetObject()
+			if p.GetStatus().GetPhase() != "Running" {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			if t0, ok := created[p.GetMetadata().GetName()]; ok {
+				if _, seen := running[p.GetMetadata().GetName()]; !seen {
+					running[p.GetMetadata().GetName()] = now.Sub(t0)
+				}
+			}
+			n := len(running)
+			mu.Unlock()
+			if n == count {
+				return
+			}
+		}
+	}()
+	interval := time.Duration(float64(time.Second) / rate)
+	failures := 0
+	for i := range count {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		p := &orchv1.Pod{Metadata: &orchv1.ObjectMeta{Name: name}, Spec: &orchv1.PodSpec{
+			TerminationGracePeriodSeconds: ptr(int32(0)),
+			Containers: []*orchv1.Container{{Name: "c", Image: image, ImagePullPolicy: images.PullIfNotPresent, Command: []string{"sleep", "3600"}}},
+		}}
+		if ctx.Err() != nil {
+			break
+		}
+		mu.Lock()
+		created[name] = time.Now()
+		mu.Unlock()
+		if _, err := pods.Create(ctx, connect.NewRequest(p)); err != nil {
+			if failures == 0 {
+				fmt.Fprintln(os.Stderr, "bench: create pod:", err)
+			}
+			failures++
+		}
+		time.Sleep(interval)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(60 * time.Second):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(running) == 0 {
+		return nil, failures, errors.New("no pod reached Running")
+	}
+	lat := make([]time.Duration, 0, len(running))
+	for _, d := range running {
+		lat = append(lat, d)
+	}
+	return lat, failures + count - len(running), nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// containerBench times Runtime.Start of a busybox container on an unpacked rootfs
+// (no network setup, no image pull): the cost of the shim and libcontainer alone.
+func containerBench() error {
+	if os.Geteuid() != 0 {
+		emit(latencyResult{Bench: "container_start", Skipped: "needs root"})
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "orch-bench-ctr-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(filepath.Join(rootfs, "bin"), 0o755); err != nil {
+		return err
+	}
+	bb, err := os.ReadFile(imagetest.BusyboxPath)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755); err != nil {
+		return err
+	}
+	for _, a := range []string{"sh", "sleep"} {
+		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
+	}
+	rt, err := orchruntime.New(filepath.Join(dir, "state"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	var lat []time.Duration
+	const n = 30
+	for i := range n {
+		id := fmt.Sprintf("orch-test-bench-%d", i)
+		t0 := time.Now()
+		_, err := rt.Start(context.Background(), orchruntime.Spec{ID: id, Rootfs: rootfs, Args: []string{"sleep", "60"},
+			CgroupParent: "orch-test-bench", LogPath: filepath.Join(dir, id+".log")})
+		d := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+		lat = append(lat, d)
+		rt.Stop(context.Background(), id, 0)
+		rt.Remove(id)
+	}
+	p50, p99, mx := percentiles(lat)
+	emit(latencyResult{Bench: "container_start", N: len(lat), P50ms: p50, P99ms: p99, MaxMs: mx, CPUs: runtime.NumCPU()})
+	return nil
+}
