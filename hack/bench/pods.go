@@ -174,7 +174,7 @@ func podsAtRate(ctx context.Context, pods orchv1connect.PodServiceClient, image,
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		p := &orchv1.Pod{Metadata: &orchv1.ObjectMeta{Name: name}, Spec: &orchv1.PodSpec{
 			TerminationGracePeriodSeconds: ptr(int32(0)),
-			Containers: []*orchv1.Container{{Name: "c", Image: image, ImagePullPolicy: images.PullIfNotPresent, Command: []string{"sleep", "3600"}}},
+			Containers:                    []*orchv1.Container{{Name: "c", Image: image, ImagePullPolicy: images.PullIfNotPresent, Command: []string{"sleep", "3600"}}},
 		}}
 		if ctx.Err() != nil {
 			break
