@@ -200,6 +200,8 @@ func New(cfg Config) (*Node, error) {
 		},
 		members: map[string]*memberState{},
 		kick:    n.kick,
+		dataDir: cfg.DataDir,
+		self:    cfg.GossipAddr,
 	}
 	n.statePublished = hasState
 	mc, err := newMemberlistConfig(&n.cfg, n.gossip)
@@ -213,7 +215,9 @@ func New(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go n.monitorLeadership()
 	go n.formationLoop()
-	if join := withoutAddr(cfg.Join, cfg.GossipAddr); len(join) > 0 {
+	// A restarted master also rejoins the masters it knew.
+	known := loadPeers(cfg.DataDir)
+	if join := withoutAddr(append(slices.Clone(cfg.Join), known...), cfg.GossipAddr); len(join) > 0 {
 		n.wg.Add(1)
 		go n.joinLoop(join)
 	}

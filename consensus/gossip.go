@@ -54,6 +54,10 @@ type gossip struct {
 	members map[string]*memberState
 
 	kick func() // wakes the bootstrap and reconcile loops
+
+	dataDir, self string // where the known peers are recorded; own gossip address
+	saveMu        sync.Mutex
+	saved         []string
 }
 
 func (g *gossip) NodeMeta(limit int) []byte {
@@ -113,6 +117,7 @@ func (g *gossip) update(n *memberlist.Node, joined bool) {
 		m.status, m.leaving = StatusAlive, false
 	}
 	g.mu.Unlock()
+	g.savePeers()
 	g.kick()
 }
 

@@ -32,7 +32,9 @@ func startMasters(t *testing.T, n int) *harness.Cluster {
 				t.Log(c.LogTail(m, 40))
 			}
 		}
+		start := time.Now()
 		c.Close()
+		t.Logf("masters stopped in %v", time.Since(start).Round(time.Millisecond))
 	})
 	return c
 }
@@ -92,6 +94,7 @@ func TestControlPlaneSurvivesLeaderKill(t *testing.T) {
 		}
 	}
 	// Reads are served by the survivors once a new leader is elected.
+	killed := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, _, err := c.Orchctl(survivor, "", "get", "deploy", "-n", "shop", "-o", "yaml")
@@ -103,6 +106,7 @@ func TestControlPlaneSurvivesLeaderKill(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("survivor %s served the deployment %v after the kill", survivor.Name, time.Since(killed).Round(time.Millisecond))
 	// Writes continue.
 	orchctl(t, c, survivor, "create", "configmap", "after-failover", "-n", "shop", "--from-literal", "k=v")
 	if out := orchctl(t, c, survivor, "get", "cm", "-n", "shop"); !strings.Contains(out, "after-failover") || !strings.Contains(out, "settings") {
@@ -116,6 +120,7 @@ func TestControlPlaneSurvivesLeaderKill(t *testing.T) {
 	if err := c.WaitReady(ctx, leader); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s restarted and ready %v after the kill", leader.Name, time.Since(killed).Round(time.Millisecond))
 	if out := orchctl(t, c, leader, "get", "cm", "after-failover", "-n", "shop", "-o", "json"); !strings.Contains(out, `"k": "v"`) {
 		t.Errorf("restarted master serves:\n%s", out)
 	}

@@ -8,7 +8,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,6 +321,41 @@ spec:
 		}
 	})
 
+	t.Run("hostPort reaches the pod through its node's address", func(t *testing.T) {
+		e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hostport
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: IMAGE
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports:
+    - containerPort: 8080
+      hostPort: 18080
+`)
+		e.waitFor(t, 60*time.Second, "hostport Running", func() bool { return e.phase(t, "hostport") == "Running" })
+		hostIP, _ := path(e.pod(t, "hostport"), "status", "hostIP").(string)
+		client := &http.Client{Timeout: 2 * time.Second}
+		var body string
+		e.waitFor(t, 20*time.Second, "http://"+hostIP+":18080/ to answer", func() bool {
+			resp, err := client.Get("http://" + hostIP + ":18080/")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return resp.StatusCode == 200
+		})
+		if !strings.Contains(body, "hello from orch") {
+			t.Errorf("hostPort answered %q", body)
+		}
+	})
+
 	t.Run("delete stops and removes the pod", func(t *testing.T) {
 		out, errOut, err := e.c.Orchctl(e.m, "", "delete", "pod", "hello", "--grace-period", "2", "--timeout", "60s")
 		if err != nil {
@@ -328,11 +365,6 @@ spec:
 			t.Errorf("hello still listed:\n%s", out)
 		}
 	})
-}
-
-// podOn pins a pod manifest to a node.
-func podOn(manifest, node string) string {
-	return strings.Replace(manifest, "spec:\n", "spec:\n  nodeSelector:\n    kubernetes.io/hostname: "+node+"\n", 1)
 }
 
 func TestWorkerVolumesProbesAndRestarts(t *testing.T) {
