@@ -227,6 +227,9 @@ spec:
 		if out := orchctl(t, e.c, e.m, "logs", "hello"); out != "hello from hello\n" {
 			t.Errorf("orchctl logs hello = %q", out)
 		}
+		if out := orchctl(t, e.c, e.m, "logs", "hello", "--tail", "0"); out != "" {
+			t.Errorf("orchctl logs --tail 0 = %q", out)
+		}
 		if out := orchctl(t, e.c, e.m, "exec", "hello", "--", "cat", "/etc/hostname"); strings.TrimSpace(out) != "hello" {
 			t.Errorf("exec cat /etc/hostname = %q", out)
 		}
@@ -253,7 +256,7 @@ spec:
   containers:
   - name: liveness
     image: IMAGE
-    args: ["/bin/sh", "-c", "touch /tmp/healthy; sleep 3; rm -f /tmp/healthy; sleep 600"]
+    args: ["/bin/sh", "-c", "echo started; touch /tmp/healthy; sleep 3; rm -f /tmp/healthy; sleep 600"]
     livenessProbe:
       exec:
         command: ["cat", "/tmp/healthy"]
@@ -266,6 +269,9 @@ spec:
 			n, _ := path(e.pod(t, "liveness-exec"), "status", "containerStatuses", 0, "restartCount").(float64)
 			return n >= 1
 		})
+		if out := orchctl(t, e.c, e.m, "logs", "liveness-exec", "--previous"); out != "started\n" {
+			t.Errorf("logs --previous = %q", out)
+		}
 		out, _, _ := e.c.Orchctl(e.m, "", "describe", "pod", "liveness-exec")
 		if !strings.Contains(out, "Unhealthy") || !strings.Contains(out, "Liveness probe failed") {
 			t.Errorf("describe shows no probe failure event:\n%s", out)
@@ -354,6 +360,29 @@ spec:
 		if !strings.Contains(body, "hello from orch") {
 			t.Errorf("hostPort answered %q", body)
 		}
+	})
+
+	t.Run("agents fail over when a master dies", func(t *testing.T) {
+		dead := e.c.Masters[0]
+		e.c.Kill(dead)
+		e.m = e.c.Masters[1]
+		e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: after-master-loss
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: IMAGE
+    command: ["sleep", "3600"]
+`)
+		e.waitFor(t, 60*time.Second, "a pod created after a master died to run", func() bool { return e.phase(t, "after-master-loss") == "Running" })
+		e.waitFor(t, 20*time.Second, "every node still Ready", func() bool {
+			out, _, _ := e.c.Orchctl(e.m, "", "get", "nodes", "--no-headers")
+			return strings.Count(out, " Ready ") == len(e.c.Nodes)
+		})
 	})
 
 	t.Run("delete stops and removes the pod", func(t *testing.T) {
@@ -526,6 +555,41 @@ spec:
 			t.Errorf("a pod failing tcpSocket readiness shows ready:\n%s", out)
 		}
 	})
+}
+
+func TestWorkerStartupProbe(t *testing.T) {
+	e := startWorkers(t, 1)
+	e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: slow-start
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: IMAGE
+    command: ["sh", "-c", "sleep 4; touch /tmp/started; sleep 3600"]
+    startupProbe:
+      exec: {command: ["cat", "/tmp/started"]}
+      periodSeconds: 1
+      failureThreshold: 30
+    readinessProbe:
+      exec: {command: ["true"]}
+      periodSeconds: 1
+`)
+	e.waitFor(t, 60*time.Second, "slow-start Running", func() bool { return e.phase(t, "slow-start") == "Running" })
+	st := path(e.pod(t, "slow-start"), "status", "containerStatuses", 0)
+	if path(st, "ready") == true || path(st, "started") == true {
+		t.Errorf("ready or started before the startup probe passed: %v", st)
+	}
+	e.waitFor(t, 30*time.Second, "slow-start started and Ready", func() bool {
+		st := path(e.pod(t, "slow-start"), "status", "containerStatuses", 0)
+		return path(st, "ready") == true && path(st, "started") == true
+	})
+	if n, _ := path(e.pod(t, "slow-start"), "status", "containerStatuses", 0, "restartCount").(float64); n != 0 {
+		t.Errorf("restartCount %v: the startup probe's failures must not restart within failureThreshold", n)
+	}
 }
 
 func TestWorkerAgentRestart(t *testing.T) {
