@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/orchd/orch/fsutil"
 )
 
 // The gossip addresses of the masters this one has seen are kept in the data dir, so
@@ -40,9 +42,7 @@ func (g *gossip) savePeers() {
 	if err != nil {
 		return
 	}
-	path := filepath.Join(g.dataDir, peersFile)
-	tmp := path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, path) == nil {
+	if fsutil.WriteFile(filepath.Join(g.dataDir, peersFile), b, 0o600) == nil {
 		g.saved = addrs
 	}
 }

@@ -53,29 +53,15 @@ func moduleRoot() (string, error) {
 
 // Master is one `orchd server` process.
 type Master struct {
+	process
 	Name                      string
 	APIAddr, RaftAddr, Gossip string
-	DataDir, LogPath          string
+	DataDir                   string
 	args                      []string
-	cmd                       *exec.Cmd
-	exited                    chan struct{}
 }
 
 // URL is the master's API base URL.
 func (m *Master) URL() string { return "http://" + m.APIAddr }
-
-// Running reports whether the process is up.
-func (m *Master) Running() bool {
-	if m.cmd == nil {
-		return false
-	}
-	select {
-	case <-m.exited:
-		return false
-	default:
-		return true
-	}
-}
 
 // Cluster is a set of masters started by the harness.
 type Cluster struct {
@@ -137,7 +123,7 @@ func StartMastersOn(dir, bin string, n int, apiHost string, extra ...string) (*C
 }
 
 func (c *Cluster) newMaster(name, apiHost string) (*Master, error) {
-	m := &Master{Name: name, DataDir: filepath.Join(c.Dir, name), LogPath: filepath.Join(c.Dir, name+".log")}
+	m := &Master{Name: name, DataDir: filepath.Join(c.Dir, name), process: process{LogPath: filepath.Join(c.Dir, name+".log")}}
 	var err error
 	if m.APIAddr, err = FreeAddrOn(apiHost); err != nil {
 		return nil, err
@@ -155,23 +141,9 @@ func (c *Cluster) newMaster(name, apiHost string) (*Master, error) {
 
 // Start starts (or restarts, with the same data dir and addresses) a master process.
 func (c *Cluster) Start(m *Master) error {
-	logf, err := os.OpenFile(m.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(c.Bin, "orchd"), m.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	if err := m.start(exec.Command(filepath.Join(c.Bin, "orchd"), m.args...)); err != nil {
 		return fmt.Errorf("start %s: %w", m.Name, err)
 	}
-	m.cmd, m.exited = cmd, make(chan struct{})
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(m.exited)
-	}()
 	return nil
 }
 
@@ -199,23 +171,10 @@ func (c *Cluster) WaitReady(ctx context.Context, m *Master) error {
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
-func (c *Cluster) Kill(m *Master) { c.signal(m, syscall.SIGKILL) }
+func (c *Cluster) Kill(m *Master) { m.signal(syscall.SIGKILL) }
 
 // Stop sends SIGTERM and waits for the process to be gone.
-func (c *Cluster) Stop(m *Master) { c.signal(m, syscall.SIGTERM) }
-
-func (c *Cluster) signal(m *Master, sig syscall.Signal) {
-	if !m.Running() {
-		return
-	}
-	m.cmd.Process.Signal(sig)
-	select {
-	case <-m.exited:
-	case <-time.After(15 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.exited
-	}
-}
+func (c *Cluster) Stop(m *Master) { m.signal(syscall.SIGTERM) }
 
 // Close resets every node and stops every master.
 func (c *Cluster) Close() {
@@ -267,11 +226,4 @@ func (c *Cluster) Orchctl(m *Master, stdin string, args ...string) (string, stri
 }
 
 // LogTail returns the last n lines of a master's log.
-func (c *Cluster) LogTail(m *Master, n int) string {
-	b, _ := os.ReadFile(m.LogPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return fmt.Sprintf("--- %s log (last %d lines)\n%s", m.Name, n, strings.Join(lines, "\n"))
-}
+func (c *Cluster) LogTail(m *Master, n int) string { return m.logTail(m.Name, n) }

@@ -31,6 +31,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/orchd/orch/fsutil"
 )
 
 // ErrNotFound reports that the registry does not know the image (manifest or
@@ -276,32 +278,7 @@ func (s *Store) saveRefsLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.refsPath(), b)
-}
-
-// writeFileAtomic writes via a synced temporary file and a rename, so a
-// crash leaves either the old or the new content.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // no-op after a successful rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.WriteFile(s.refsPath(), b, 0o644)
 }
 
 func syncDir(dir string) error {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/orchd/orch/fsutil"
 )
 
 // confFile is the conflist orch writes; the marker beside it says orch owns it. CNI JSON
@@ -65,11 +67,11 @@ func (m *Manager) EnsureConfig(podCIDR string) error {
 	// which the next call completes, never a conflist orch can no longer claim.
 	if !managed {
 		note := []byte("orchd writes " + filepath.Base(ours) + " and rewrites it when the pod CIDR changes.\nDelete this file to make it yours.\n")
-		if err := writeFileAtomic(m.markerFile(), note, 0o644); err != nil {
+		if err := fsutil.WriteFile(m.markerFile(), note, 0o644); err != nil {
 			return fmt.Errorf("ensure CNI config: %w", err)
 		}
 	}
-	if err := writeFileAtomic(ours, want, 0o644); err != nil {
+	if err := fsutil.WriteFile(ours, want, 0o644); err != nil {
 		return fmt.Errorf("ensure CNI config: %w", err)
 	}
 	m.log.Info("wrote default CNI config", "file", ours, "podCIDR", ipnet.String(), "bridge", m.cfg.BridgeName)
@@ -204,39 +206,4 @@ func (m *Manager) cachedEntries(uid string) ([]*cacheEntry, error) {
 		out = append(out, &e)
 	}
 	return out, nil
-}
-
-// writeFileAtomic writes via a temporary file in the same directory whose name no CNI
-// loader picks up, so readers see the old file or the new one, never half of one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

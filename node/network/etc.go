@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/orchd/orch/fsutil"
 )
 
 // WriteEtcFiles writes dir/hosts and dir/hostname for one pod, to be bind-mounted over
@@ -55,10 +57,10 @@ func WriteEtcFiles(dir, hostname string, ip net.IP, hostAliases map[string][]str
 	}
 	hosts = filepath.Join(dir, "hosts")
 	hostnameFile = filepath.Join(dir, "hostname")
-	if err := writeFileAtomic(hosts, []byte(b.String()), 0o644); err != nil {
+	if err := fsutil.WriteFile(hosts, []byte(b.String()), 0o644); err != nil {
 		return "", "", fmt.Errorf("write etc files: %w", err)
 	}
-	if err := writeFileAtomic(hostnameFile, []byte(hostname+"\n"), 0o644); err != nil {
+	if err := fsutil.WriteFile(hostnameFile, []byte(hostname+"\n"), 0o644); err != nil {
 		return "", "", fmt.Errorf("write etc files: %w", err)
 	}
 	return hosts, hostnameFile, nil

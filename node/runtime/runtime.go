@@ -44,6 +44,8 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 	// Without it the cgroupfs manager cannot apply device rules.
 	_ "github.com/opencontainers/cgroups/devices"
+
+	"github.com/orchd/orch/fsutil"
 )
 
 // Mount is a mount besides the standard /proc, /dev, /sys, /dev/pts, /dev/shm and
@@ -273,7 +275,7 @@ func (r *Runtime) spawnShim(dir string, s Spec) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, specFile), b); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, specFile), b, 0o600); err != nil {
 		return nil, err
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, shimLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -636,28 +638,4 @@ func readExit(dir string) (st State, ok bool, err error) {
 		ExitCode: rec.ExitCode, Signal: rec.Signal, OOMKilled: rec.OOMKilled,
 		Reason: rec.Reason, Message: rec.Message,
 	}, true, nil
-}
-
-// writeFileAtomic writes name through a temporary file and a rename, so that readers
-// see either nothing or the whole file, even if the writer dies.
-func writeFileAtomic(name string, b []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/spf13/cobra"
+
+	"github.com/orchd/orch/fsutil"
 )
 
 // InitIfChild turns this process into a container's init when it was started as
@@ -232,7 +234,7 @@ func writeExit(dir string, rec exitRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, exitFile), b)
+	return fsutil.WriteFile(filepath.Join(dir, exitFile), b, 0o600)
 }
 
 func writeShimRecord(dir string) error {
@@ -245,7 +247,7 @@ func writeShimRecord(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, shimFile), b)
+	return fsutil.WriteFile(filepath.Join(dir, shimFile), b, 0o600)
 }
 
 // shimAlive reports whether the shim of container id still runs (a zombie does not).
