@@ -48,9 +48,10 @@ stop: ## Stop the dev cluster started by make run
 	@hack/run.sh stop
 
 .PHONY: test
-test: system-deps build ## Everything CI runs: unit and integration tests, a short fuzz, then the e2e suite
+test: system-deps build ## Everything CI runs: unit and integration tests, short fuzz runs, then the e2e suite
 	go test -race -count=1 -timeout 20m $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)
 	go test -run '^$$' -fuzz FuzzDecodeManifest -fuzztime 20s ./cli/
+	go test -run '^$$' -fuzz FuzzReadSnapshot -fuzztime 10s ./server/
 	$(MAKE) e2e
 
 .PHONY: e2e

@@ -21,14 +21,14 @@ import (
 )
 
 type testFSM struct {
-	t     *testing.T
+	t     testing.TB
 	fsm   *FSM
 	store *Store
 	hub   *Hub
 	index uint64
 }
 
-func newTestFSM(t *testing.T) *testFSM {
+func newTestFSM(t testing.TB) *testFSM {
 	t.Helper()
 	store, hub := NewStore(), NewHub(16)
 	f := &testFSM{t: t, fsm: NewFSM(store, hub, slog.New(slog.DiscardHandler)), store: store, hub: hub}
