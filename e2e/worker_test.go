@@ -92,7 +92,8 @@ func startWorkers(t *testing.T, nodes int) *workerEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := c.AddNode(h, h.Name, "--insecure-registry", regAddr, "--cpu", "2", "--memory", "2Gi", "--node-ip", h.IP)
+		n := c.AddNode(h, h.Name, "--insecure-registry", regAddr, "--cpu", "2", "--memory", "2Gi", "--node-ip", h.IP,
+			"--container-log-max-size", "1048576")
 		if err := c.StartNode(n); err != nil {
 			t.Fatal(err)
 		}
@@ -555,6 +556,34 @@ spec:
 			t.Errorf("a pod failing tcpSocket readiness shows ready:\n%s", out)
 		}
 	})
+}
+
+func TestWorkerLogRotation(t *testing.T) {
+	e := startWorkers(t, 1)
+	e.apply(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: chatty
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: IMAGE
+    command: ["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo last line; sleep 3600"]
+`)
+	e.waitFor(t, 60*time.Second, "chatty Running", func() bool { return e.phase(t, "chatty") == "Running" })
+	uid, _ := path(e.pod(t, "chatty"), "metadata", "uid").(string)
+	logPath := filepath.Join(e.c.Nodes[0].DataDir, "pods", uid, "logs", "c", "0.log")
+	e.waitFor(t, 30*time.Second, "the 3 MB log to be rotated under 1 MiB", func() bool {
+		st, err := os.Stat(logPath)
+		_, rerr := os.Stat(logPath + ".1")
+		return err == nil && rerr == nil && st.Size() < 1<<20
+	})
+	// orchctl logs reads the current file: what was rotated away is not sent again.
+	if out := orchctl(t, e.c, e.m, "logs", "chatty"); len(out) >= 1<<20 {
+		t.Errorf("logs after rotation sent %d bytes, want under 1 MiB", len(out))
+	}
 }
 
 func TestWorkerStartupProbe(t *testing.T) {

@@ -59,6 +59,10 @@ type Config struct {
 	NodeIP     string
 	ListenPort int
 
+	// ContainerLogMaxSize rotates a container's log past this many bytes (default
+	// 10 MiB; negative: never).
+	ContainerLogMaxSize int64
+
 	// ImageGCPeriod is how often unused images are removed (default 5 min).
 	ImageGCPeriod time.Duration
 
@@ -108,6 +112,9 @@ func newAgent(cfg Config) (*Agent, error) {
 	if cfg.ListenPort == 0 {
 		cfg.ListenPort = 10250
 	}
+	if cfg.ContainerLogMaxSize == 0 {
+		cfg.ContainerLogMaxSize = 10 << 20
+	}
 	if cfg.ImageGCPeriod == 0 {
 		cfg.ImageGCPeriod = 5 * time.Minute
 	}
@@ -156,10 +163,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("node registered", "podCIDR", node.GetSpec().GetPodCidr())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.watchPods(ctx) }()
 	go func() { defer wg.Done(); a.imageGCLoop(ctx) }()
+	go func() { defer wg.Done(); a.logRotateLoop(ctx) }()
 	wg.Wait()
 	a.mu.Lock()
 	for _, w := range a.workers {

@@ -266,6 +266,7 @@ Needs root. Containers keep running when the agent stops; a restarted agent adop
 	f.StringVar(&cfg.BridgeName, "bridge", "orch0", "pod bridge name")
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "address to report and serve the agent API on (default: first non-loopback IPv4)")
 	f.IntVar(&cfg.ListenPort, "port", 10250, "port of the agent API (logs, exec)")
+	f.Int64Var(&cfg.ContainerLogMaxSize, "container-log-max-size", 10<<20, "rotate a container's log past this many bytes (-1: never)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
