@@ -352,33 +352,9 @@ func drain(c chan Event) {
 }
 
 func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) error {
-	v := m.store.View()
-	var pending []*orchv1.Pod
-	for _, o := range v.PodsOnNode("") {
-		p := o.(*orchv1.Pod)
-		if p.GetMetadata().GetDeletionTimestamp() != nil || scheduler.Terminal(p) {
-			continue
-		}
-		if sn := p.GetSpec().GetSchedulerName(); sn != "" && sn != "default-scheduler" {
-			continue
-		}
-		pending = append(pending, p)
-	}
+	pending, infos := schedulingInput(m.store.View())
 	if len(pending) == 0 {
 		return nil
-	}
-	sort.SliceStable(pending, func(i, j int) bool {
-		a, b := pending[i].GetMetadata().GetCreationTimestamp().AsTime(), pending[j].GetMetadata().GetCreationTimestamp().AsTime()
-		return a.Before(b)
-	})
-	var infos []*scheduler.NodeInfo
-	for _, o := range v.List(api.NodeKind, "") {
-		n := o.(*orchv1.Node)
-		var on []*orchv1.Pod
-		for _, p := range v.PodsOnNode(n.GetMetadata().GetName()) {
-			on = append(on, p.(*orchv1.Pod))
-		}
-		infos = append(infos, scheduler.NewNodeInfo(n, on))
 	}
 	res := sched.Schedule(pending, infos)
 	if len(res.Bindings) > 0 {
@@ -405,6 +381,40 @@ func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) e
 		}
 	}
 	return nil
+}
+
+// schedulingInput reads what one scheduling pass decides on: the pods waiting for a node
+// (no spec.nodeName, not being deleted, not finished, for this scheduler), oldest first,
+// and every node with the bound, non-terminal pods already on it.
+func schedulingInput(v View) ([]*orchv1.Pod, []*scheduler.NodeInfo) {
+	var pending []*orchv1.Pod
+	for _, o := range v.PodsOnNode("") {
+		p := o.(*orchv1.Pod)
+		if p.GetMetadata().GetDeletionTimestamp() != nil || scheduler.Terminal(p) {
+			continue
+		}
+		if sn := p.GetSpec().GetSchedulerName(); sn != "" && sn != "default-scheduler" {
+			continue
+		}
+		pending = append(pending, p)
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	sort.SliceStable(pending, func(i, j int) bool {
+		a, b := pending[i].GetMetadata().GetCreationTimestamp().AsTime(), pending[j].GetMetadata().GetCreationTimestamp().AsTime()
+		return a.Before(b)
+	})
+	var infos []*scheduler.NodeInfo
+	for _, o := range v.List(api.NodeKind, "") {
+		n := o.(*orchv1.Node)
+		var on []*orchv1.Pod
+		for _, p := range v.PodsOnNode(n.GetMetadata().GetName()) {
+			on = append(on, p.(*orchv1.Pod))
+		}
+		infos = append(infos, scheduler.NewNodeInfo(n, on))
+	}
+	return pending, infos
 }
 
 // markUnschedulable records why a pod waits, once per distinct reason.

@@ -46,6 +46,11 @@ func schema() *memdb.DBSchema {
 		}}
 		if k == api.PodKind {
 			t.Indexes["node"] = &memdb.IndexSchema{Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeName"}}
+			// Pods without spec.nodeName: the empty value is not in the "node" index (and a
+			// lookup of "" there would list the whole table), so pending gets its own.
+			t.Indexes["pending"] = &memdb.IndexSchema{Name: "pending", Indexer: &memdb.ConditionalIndex{
+				Conditional: func(obj any) (bool, error) { return obj.(*record).NodeName == "", nil },
+			}}
 		}
 		s.Tables[k.Name] = t
 	}
@@ -115,9 +120,26 @@ func (v View) List(k *api.Kind, namespace string) []api.Object {
 	return list(v.txn, k, "namespace", namespace)
 }
 
-// PodsOnNode returns the pods bound to a node, sorted by key.
+// PodsOnNode returns the pods whose spec.nodeName is node, sorted by key: for "", the
+// pods not bound to any node.
 func (v View) PodsOnNode(node string) []api.Object {
+	if node == "" {
+		return v.unboundPods()
+	}
 	return list(v.txn, api.PodKind, "node", node)
+}
+
+func (v View) unboundPods() []api.Object {
+	it, err := v.txn.Get(api.PodKind.Name, "pending", true)
+	if err != nil {
+		panic(fmt.Sprintf("list unbound pods: %v", err))
+	}
+	var out []api.Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*record).Obj)
+	}
+	sort.Slice(out, func(i, j int) bool { return api.ObjectKey(out[i]) < api.ObjectKey(out[j]) })
+	return out
 }
 
 func list(txn *memdb.Txn, k *api.Kind, index, value string) []api.Object {
