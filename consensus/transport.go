@@ -34,6 +34,21 @@ func newTransport(cfg *Config, logger hclog.Logger) (*raft.NetworkTransport, err
 	}), nil
 }
 
+// NewStreamLayer makes a raft.StreamLayer of a listener and a dialer (the caller's
+// shared internal port). ln.Addr() must be the address other masters dial.
+func NewStreamLayer(ln net.Listener, dial func(addr string, timeout time.Duration) (net.Conn, error)) raft.StreamLayer {
+	return &dialStream{Listener: ln, dial: dial}
+}
+
+type dialStream struct {
+	net.Listener
+	dial func(addr string, timeout time.Duration) (net.Conn, error)
+}
+
+func (s *dialStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return s.dial(string(addr), timeout)
+}
+
 // tcpStream is raft.TCPStreamLayer, which raft only builds inside
 // NewTCPTransport, where it cannot be wrapped.
 type tcpStream struct {

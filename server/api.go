@@ -42,6 +42,8 @@ type API struct {
 	node  raftNode
 	log   *slog.Logger
 	http  connect.HTTPClient
+	// internalHTTP reaches other masters' internal ports (forwarded writes, read index).
+	internalHTTP connect.HTTPClient
 
 	// LeaderWait bounds how long a request waits for a leader before Unavailable.
 	LeaderWait time.Duration
@@ -54,9 +56,9 @@ type API struct {
 	internal map[string]orchv1connect.InternalServiceClient
 }
 
-func newAPI(store *Store, hub *Hub, node raftNode, hc connect.HTTPClient, log *slog.Logger) *API {
+func newAPI(store *Store, hub *Hub, node raftNode, hc, internal connect.HTTPClient, log *slog.Logger) *API {
 	return &API{
-		store: store, hub: hub, node: node, http: hc, log: log.With("component", "api"),
+		store: store, hub: hub, node: node, http: hc, internalHTTP: internal, log: log.With("component", "api"),
 		LeaderWait: 10 * time.Second, BookmarkInterval: 10 * time.Second, now: time.Now,
 		internal: make(map[string]orchv1connect.InternalServiceClient),
 	}
@@ -67,7 +69,7 @@ func (a *API) internalClient(addr string) orchv1connect.InternalServiceClient {
 	defer a.mu.Unlock()
 	c, ok := a.internal[addr]
 	if !ok {
-		c = orchv1connect.NewInternalServiceClient(a.http, addr)
+		c = orchv1connect.NewInternalServiceClient(a.internalHTTP, "http://"+addr)
 		a.internal[addr] = c
 	}
 	return c
@@ -76,7 +78,8 @@ func (a *API) internalClient(addr string) orchv1connect.InternalServiceClient {
 var errNoLeader = errors.New("no leader: the masters cannot elect one right now (is a majority of them running and reachable?); retry later")
 
 // onLeader runs fn against the leader: here when this master leads, otherwise through
-// the leader's internal service. It waits up to LeaderWait for a leader to exist.
+// the leader's internal service on its internal (Raft) address. It waits up to
+// LeaderWait for a leader to exist.
 func (a *API) onLeader(ctx context.Context, local func(context.Context) error, remote func(context.Context, orchv1connect.InternalServiceClient) error) error {
 	ctx, cancel := context.WithTimeout(ctx, a.LeaderWait)
 	defer cancel()
@@ -85,8 +88,8 @@ func (a *API) onLeader(ctx context.Context, local func(context.Context) error, r
 		var err error
 		if a.node.IsLeader() {
 			err = local(ctx)
-		} else if l, ok := a.node.Leader(); ok && l.APIAddr != "" {
-			err = remote(ctx, a.internalClient(l.APIAddr))
+		} else if l, _ := a.node.Leader(); l.RaftAddr != "" {
+			err = remote(ctx, a.internalClient(l.RaftAddr))
 		} else {
 			err = consensus.ErrNoLeader
 		}

@@ -408,3 +408,31 @@ func TestReflectionAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// The master-to-master RPCs are not on the API port: a client that sends a raw command
+// there (byte 0x07 would make every FSM panic) reaches nothing, and the internal port
+// refuses a connection that does not open with an internal protocol byte.
+func TestInternalServiceNotOnAPIPort(t *testing.T) {
+	c := startCluster(t, 1)
+	m := c.masters[0]
+	ic := orchv1connect.NewInternalServiceClient(transport.Client(), m.URL())
+	_, err := ic.Apply(context.Background(), connect.NewRequest(&orchv1.ApplyRequest{Command: []byte{0x07}}))
+	if code(err) != connect.CodeUnimplemented {
+		t.Fatalf("InternalService.Apply on the API port: %v (code %v), want Unimplemented", err, code(err))
+	}
+	plain := orchv1connect.NewInternalServiceClient(transport.Client(), "http://"+m.cfg.RaftAddr)
+	if _, err := plain.ReadIndex(context.Background(), connect.NewRequest(&orchv1.ReadIndexRequest{})); err == nil {
+		t.Fatal("the internal port answered an HTTP client that did not open with the internal protocol byte")
+	}
+	// Through the internal port a malformed command is refused before it is proposed.
+	internal := orchv1connect.NewInternalServiceClient(transport.InternalClient(), "http://"+m.cfg.RaftAddr)
+	for _, cmd := range [][]byte{{0x07}, {byte(CreateCommand), 0xff, 0xff}, {}} {
+		_, err := internal.Apply(context.Background(), connect.NewRequest(&orchv1.ApplyRequest{Command: cmd}))
+		if code(err) != connect.CodeInvalidArgument {
+			t.Errorf("internal Apply(%x): %v, want InvalidArgument", cmd, err)
+		}
+	}
+	if err := m.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -108,7 +108,8 @@ type fsmTxn struct {
 }
 
 func (w *fsmTxn) apply(data []byte) *applyResult {
-	t, payload := CommandType(data[0]), data[1:]
+	t, payload := CommandType(data[0])&^IgnorableCommandFlag, data[1:]
+	ignorable := CommandType(data[0])&IgnorableCommandFlag != 0
 	switch t {
 	case CreateCommand:
 		return w.applyWrite(payload, w.create)
@@ -127,7 +128,7 @@ func (w *fsmTxn) apply(data []byte) *applyResult {
 		mustUnmarshal(payload, &c, t)
 		return w.bind(&c)
 	}
-	if t&IgnorableCommandFlag != 0 {
+	if ignorable {
 		return nil
 	}
 	panic(fmt.Sprintf("fsm: unknown command type %d at index %d", t, w.index))
@@ -141,6 +142,45 @@ func (w *fsmTxn) applyWrite(payload []byte, fn func(*api.Kind, api.Object) (api.
 	mustUnmarshal(c.GetObject(), obj, 0)
 	out, err := fn(k, obj)
 	return &applyResult{kind: k, obj: out, err: err}
+}
+
+// checkCommand decodes a command the way the FSM will, without applying it, so that a
+// command that would make the FSM panic never reaches the log (forwarded commands are
+// checked on the leader before they are proposed).
+func checkCommand(data []byte) error {
+	if len(data) == 0 {
+		return errors.New("empty command")
+	}
+	t, payload := CommandType(data[0])&^IgnorableCommandFlag, data[1:]
+	switch t {
+	case CreateCommand, UpdateCommand, UpdateStatusCommand:
+		var c orchv1.WriteCommand
+		if err := proto.Unmarshal(payload, &c); err != nil {
+			return fmt.Errorf("command %d: %w", t, err)
+		}
+		k, err := api.LookupAPI("", c.GetKind())
+		if err != nil {
+			return fmt.Errorf("command %d: %w", t, err)
+		}
+		if err := proto.Unmarshal(c.GetObject(), k.New()); err != nil {
+			return fmt.Errorf("command %d: %s: %w", t, k.Name, err)
+		}
+	case DeleteCommandType:
+		var c orchv1.DeleteCommand
+		if err := proto.Unmarshal(payload, &c); err != nil {
+			return fmt.Errorf("command %d: %w", t, err)
+		}
+		if _, err := api.LookupAPI("", c.GetKind()); err != nil {
+			return fmt.Errorf("command %d: %w", t, err)
+		}
+	case BindCommandType:
+		if err := proto.Unmarshal(payload, &orchv1.BindCommand{}); err != nil {
+			return fmt.Errorf("command %d: %w", t, err)
+		}
+	default:
+		return fmt.Errorf("unknown command type %d", data[0])
+	}
+	return nil
 }
 
 // A payload that does not decode breaks determinism: it is a bug, never user input.

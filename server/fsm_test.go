@@ -364,3 +364,17 @@ func TestFSMUnknownCommand(t *testing.T) {
 	f.index++
 	f.fsm.Apply(&raft.Log{Index: f.index, Type: raft.LogCommand, Data: []byte{77}})
 }
+
+func TestFSMKnownCommandWithIgnorableBitIsApplied(t *testing.T) {
+	f := newTestFSM(t)
+	b, _ := proto.Marshal(mockConfigMap("flagged"))
+	cmd, err := encodeCommand(CreateCommand|IgnorableCommandFlag, &orchv1.WriteCommand{Kind: api.ConfigMapKind.Name, Object: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.index++
+	f.fsm.Apply(&raft.Log{Index: f.index, Type: raft.LogCommand, Data: cmd})
+	if f.get(api.ConfigMapKind, "default/flagged") == nil {
+		t.Fatal("a known command with the ignorable bit set was skipped")
+	}
+}

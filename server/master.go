@@ -58,6 +58,10 @@ type Master struct {
 	ln    net.Listener
 	url   string
 
+	// The internal port (Raft and master-to-master RPCs), never the API port.
+	internalLn  *transport.InternalListener
+	internalSrv *http.Server
+
 	beats        heartbeats
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc
@@ -82,10 +86,16 @@ func Start(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on API address %s: %w", cfg.APIAddr, err)
 	}
+	iln, err := transport.ListenInternal(cfg.RaftAddr)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	m := &Master{cfg: cfg, log: log, store: NewStore(), hub: NewHub(cfg.HistorySize), ln: ln,
-		url: "http://" + ln.Addr().String(), done: make(chan struct{})}
+		url: "http://" + ln.Addr().String(), internalLn: iln, done: make(chan struct{})}
 	fsm := NewFSM(m.store, m.hub, log)
 	m.node, err = consensus.New(consensus.Config{
+		StreamLayer: consensus.NewStreamLayer(iln.Raft(), transport.DialRaft),
 		Name: cfg.Name, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr,
 		APIAddr: m.url, BootstrapExpect: cfg.BootstrapExpect, Join: cfg.Join, FSM: fsm, Logger: log,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
@@ -95,13 +105,20 @@ func Start(cfg Config) (*Master, error) {
 	})
 	if err != nil {
 		ln.Close()
+		iln.Close()
 		return nil, err
 	}
-	m.api = newAPI(m.store, m.hub, m.node, transport.Client(), log)
+	m.api = newAPI(m.store, m.hub, m.node, transport.Client(), transport.InternalClient(), log)
 	m.srv = transport.Server(m.handler())
+	m.internalSrv = transport.InternalServer(m.internalHandler())
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API server stopped", "err", err)
+		}
+	}()
+	go func() {
+		if err := m.internalSrv.Serve(iln.RPC()); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			log.Error("internal RPC server stopped", "err", err)
 		}
 	}()
 	log.Info("master started", "api", m.url, "raft", cfg.RaftAddr, "gossip", cfg.GossipAddr)
@@ -121,7 +138,6 @@ func (m *Master) handler() http.Handler {
 	mux := http.NewServeMux()
 	m.api.mountKinds(mux)
 	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}))
-	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}))
 	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}))
 	names := append([]string{orchv1connect.ClusterServiceName, orchv1connect.NodeAgentServiceName}, kindServiceNames...)
 	reflector := grpcreflect.NewStaticReflector(names...)
@@ -135,6 +151,13 @@ func (m *Master) handler() http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
+	return mux
+}
+
+// internalHandler serves the master-to-master RPCs on the internal port only.
+func (m *Master) internalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}))
 	return mux
 }
 
@@ -203,7 +226,10 @@ func (m *Master) Close() error {
 		m.srv.Close()
 	}
 	m.leadershipChanged(false)
-	return m.node.Shutdown()
+	err := m.node.Shutdown()
+	m.internalSrv.Close()
+	m.internalLn.Close()
+	return err
 }
 
 // clusterService serves ClusterService.
@@ -301,6 +327,9 @@ var errNotLeaderHere = connect.NewError(connect.CodeUnavailable, errors.New("thi
 func (s *internalService) Apply(ctx context.Context, r *connect.Request[orchv1.ApplyRequest]) (*connect.Response[orchv1.ApplyResponse], error) {
 	if !s.m.node.IsLeader() {
 		return nil, errNotLeaderHere
+	}
+	if err := checkCommand(r.Msg.GetCommand()); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("refused forwarded command: %w", err))
 	}
 	obj, index, err := s.m.api.applyLocal(ctx, r.Msg.GetCommand())
 	if err != nil {

@@ -84,7 +84,7 @@ other form the cluster, once); start later ones with --join.`,
 	f.StringVar(&cfg.Name, "name", hostname(), "unique name of this master")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and state")
 	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7000", "host:port of the API (Connect, gRPC, gRPC-Web)")
-	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7001", "host:port for Raft traffic (advertised to the other masters)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7001", "host:port of the internal port: Raft and the master-to-master RPCs, for masters only (advertised to the other masters)")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", "127.0.0.1:7002", "host:port for gossip among masters")
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many masters see each other")
 	f.StringVar(&join, "join", "", "comma-separated gossip addresses of masters to join")
