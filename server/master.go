@@ -95,13 +95,13 @@ func Start(cfg Config) (*Master, error) {
 		url: "http://" + ln.Addr().String(), internalLn: iln, done: make(chan struct{})}
 	fsm := NewFSM(m.store, m.hub, log)
 	m.node, err = consensus.New(consensus.Config{
-		StreamLayer: consensus.NewStreamLayer(iln.Raft(), transport.DialRaft),
 		Name: cfg.Name, DataDir: cfg.DataDir, RaftAddr: cfg.RaftAddr, GossipAddr: cfg.GossipAddr,
 		APIAddr: m.url, BootstrapExpect: cfg.BootstrapExpect, Join: cfg.Join, FSM: fsm, Logger: log,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, GossipLocal: cfg.GossipLocal,
 		OnLeadership: m.leadershipChanged,
+		StreamLayer:  consensus.NewStreamLayer(iln.Raft(), transport.DialRaft),
 	})
 	if err != nil {
 		ln.Close()
