@@ -187,6 +187,9 @@ func (a *API) consistent(ctx context.Context, stale bool) error {
 }
 
 func (a *API) write(ctx context.Context, t CommandType, k *api.Kind, o api.Object) (api.Object, error) {
+	if err := checkObjectSize(k, o); err != nil {
+		return nil, err
+	}
 	b, err := proto.Marshal(o)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)

@@ -253,6 +253,9 @@ func (w *fsmTxn) create(k *api.Kind, o api.Object) (api.Object, error) {
 	if m.Generation == 0 {
 		m.Generation = 1
 	}
+	if err := checkObjectSize(k, o); err != nil {
+		return nil, err
+	}
 	w.put(k, api.Added, o)
 	return o, nil
 }
@@ -287,6 +290,9 @@ func (w *fsmTxn) update(k *api.Kind, o api.Object) (api.Object, error) {
 	if !proto.Equal(api.Body(o), api.Body(cur)) {
 		m.Generation++
 	}
+	if err := checkObjectSize(k, o); err != nil {
+		return nil, err
+	}
 	return w.replace(k, cur, o), nil
 }
 
@@ -297,6 +303,9 @@ func (w *fsmTxn) updateStatus(k *api.Kind, o api.Object) (api.Object, error) {
 	}
 	next := proto.Clone(cur).(api.Object)
 	api.CopyField(next, o, "status")
+	if err := checkObjectSize(k, next); err != nil {
+		return nil, err
+	}
 	return w.replace(k, cur, next), nil
 }
 
@@ -502,6 +511,9 @@ func writeSnapshot(out io.Writer, txn *memdb.Txn) error {
 			return err
 		}
 		n := binary.PutUvarint(lenBuf[:], uint64(len(b)))
+		if len(b) > maxSnapshotRecord {
+			return fmt.Errorf("snapshot record of %s over the %s limit", humanBytes(len(b)), humanBytes(maxSnapshotRecord))
+		}
 		if _, err := w.Write(lenBuf[:n]); err != nil {
 			return err
 		}
@@ -563,7 +575,7 @@ func readSnapshot(in io.Reader) (*memdb.MemDB, uint64, error) {
 			return nil, 0, fmt.Errorf("read snapshot record %d: %w", n, err)
 		}
 		size, err := binary.ReadUvarint(r)
-		if err != nil || size > 64<<20 {
+		if err != nil || size > maxSnapshotRecord {
 			return nil, 0, fmt.Errorf("%w: record %d: bad length", ErrCorruptSnapshot, n)
 		}
 		b := make([]byte, size)

@@ -136,9 +136,10 @@ func (m *Master) API() *API { return m.api }
 
 func (m *Master) handler() http.Handler {
 	mux := http.NewServeMux()
-	m.api.mountKinds(mux)
-	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}))
-	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}))
+	limit := connect.WithReadMaxBytes(MaxRequestBytes)
+	m.api.mountKinds(mux, limit)
+	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}, limit))
+	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}, limit))
 	names := append([]string{orchv1connect.ClusterServiceName, orchv1connect.NodeAgentServiceName}, kindServiceNames...)
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
@@ -157,7 +158,7 @@ func (m *Master) handler() http.Handler {
 // internalHandler serves the master-to-master RPCs on the internal port only.
 func (m *Master) internalHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}))
+	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}, connect.WithReadMaxBytes(maxInternalRPC)))
 	return mux
 }
 
