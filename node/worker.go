@@ -454,13 +454,15 @@ func (w *podWorker) terminate(pod *orchv1.Pod, deleted bool) bool {
 	if deleted {
 		return true
 	}
-	zero := int64(0)
+	// The uid precondition: if the pod was force-deleted and created again under the same
+	// name meanwhile, the new pod is not this agent's to confirm.
+	zero, uid := int64(0), pod.GetMetadata().GetUid()
 	err := w.a.api.do(ctx, func(c *clients) error {
 		_, err := c.pods.Delete(ctx, connect.NewRequest(&orchv1.DeleteRequest{Namespace: pod.GetMetadata().GetNamespace(),
-			Name: pod.GetMetadata().GetName(), GracePeriodSeconds: &zero}))
+			Name: pod.GetMetadata().GetName(), GracePeriodSeconds: &zero, Preconditions: &orchv1.Preconditions{Uid: &uid}}))
 		return err
 	})
-	if err != nil && connect.CodeOf(err) != connect.CodeNotFound {
+	if err != nil && connect.CodeOf(err) != connect.CodeNotFound && connect.CodeOf(err) != connect.CodeAborted {
 		w.a.log.Warn("confirm pod deletion", "pod", podName(pod), "err", err)
 		return false
 	}

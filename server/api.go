@@ -117,10 +117,29 @@ func retryable(err error) bool {
 	return false
 }
 
-// propose commits one command and returns the object it wrote.
+type leaderTermKey struct{}
+
+// withLeaderTerm marks ctx as the leader's own work in term: its writes are fenced.
+func withLeaderTerm(ctx context.Context, term uint64) context.Context {
+	return context.WithValue(ctx, leaderTermKey{}, term)
+}
+
+func leaderTerm(ctx context.Context) uint64 {
+	t, _ := ctx.Value(leaderTermKey{}).(uint64)
+	return t
+}
+
+// propose commits one command and returns the object it wrote. The command goes in an
+// envelope with a fresh request id, so the retries after a leadership change (whose
+// outcome is unknown: the first attempt may have committed) apply it at most once, and
+// with the leader's term when ctx carries one.
 func (a *API) propose(ctx context.Context, cmd []byte) (api.Object, error) {
+	cmd, err := envelope(cmd, leaderTerm(ctx))
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
 	var out api.Object
-	err := a.onLeader(ctx, func(ctx context.Context) error {
+	err = a.onLeader(ctx, func(ctx context.Context) error {
 		var err error
 		out, _, err = a.applyLocal(ctx, cmd)
 		return err
@@ -128,6 +147,10 @@ func (a *API) propose(ctx context.Context, cmd []byte) (api.Object, error) {
 		resp, err := c.Apply(ctx, connect.NewRequest(&orchv1.ApplyRequest{Command: cmd}))
 		if err != nil {
 			return err
+		}
+		if resp.Msg.GetKind() == "" {
+			out = nil
+			return nil
 		}
 		k, err := api.LookupAPI("", resp.Msg.GetKind())
 		if err != nil {
@@ -237,8 +260,18 @@ func (a *API) Delete(ctx context.Context, k *api.Kind, r *orchv1.DeleteRequest) 
 	if k == api.NamespaceKind && protectedNamespaces[r.GetName()] {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("namespace %q is part of the cluster and cannot be deleted", r.GetName()))
 	}
+	rv := r.GetResourceVersion()
+	if p := r.GetPreconditions(); p != nil && p.ResourceVersion != nil {
+		if rv != "" && rv != p.GetResourceVersion() {
+			return nil, invalid(fmt.Sprintf("preconditions.resourceVersion: Invalid value: %q: differs from resourceVersion %q", p.GetResourceVersion(), rv))
+		}
+		rv = p.GetResourceVersion()
+	}
+	if p := r.GetPreconditions(); p != nil && p.Uid != nil && p.GetUid() == "" {
+		return nil, invalid("preconditions.uid: Invalid value: \"\": must not be empty when set")
+	}
 	c := &orchv1.DeleteCommand{Kind: k.Name, Namespace: ns, Name: r.GetName(), GracePeriodSeconds: r.GracePeriodSeconds,
-		ResourceVersion: r.GetResourceVersion(), Now: timestamppb.New(a.now().UTC().Truncate(time.Second))}
+		ResourceVersion: rv, Uid: r.GetPreconditions().GetUid(), Now: timestamppb.New(a.now().UTC().Truncate(time.Second))}
 	cmd, err := encodeCommand(DeleteCommandType, c)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)

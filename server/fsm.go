@@ -30,6 +30,7 @@ const (
 	UpdateStatusCommand CommandType = 3
 	DeleteCommandType   CommandType = 4
 	BindCommandType     CommandType = 5
+	EnvelopeCommandType CommandType = 6
 
 	// IgnorableCommandFlag marks a command an older FSM may skip instead of panicking on.
 	IgnorableCommandFlag CommandType = 128
@@ -37,8 +38,9 @@ const (
 
 // Snapshot record types, stored on disk: explicit numbers.
 const (
-	snapshotObjectRecord byte = 1
-	snapshotIndexRecord  byte = 2
+	snapshotObjectRecord  byte = 1
+	snapshotIndexRecord   byte = 2
+	snapshotRequestRecord byte = 3
 )
 
 // encodeCommand frames a command as a Raft log entry.
@@ -85,13 +87,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	txn := f.store.memdb().Txn(true)
 	w := &fsmTxn{txn: txn}
 	for i, l := range logs {
-		w.index = l.Index
+		w.index, w.term = l.Index, l.Term
 		if l.Type != raft.LogCommand || len(l.Data) == 0 {
 			continue
 		}
 		results[i] = w.apply(l.Data)
 	}
 	last := logs[len(logs)-1].Index
+	w.forgetRequests(last)
 	if err := txn.Insert(tableIndex, &indexRecord{Name: indexKey, Index: last}); err != nil {
 		panic(fmt.Sprintf("fsm: write index: %v", err))
 	}
@@ -104,6 +107,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 type fsmTxn struct {
 	txn    *memdb.Txn
 	index  uint64
+	term   uint64 // of the entry being applied
 	events []Event
 }
 
@@ -127,6 +131,8 @@ func (w *fsmTxn) apply(data []byte) *applyResult {
 		var c orchv1.BindCommand
 		mustUnmarshal(payload, &c, t)
 		return w.bind(&c)
+	case EnvelopeCommandType:
+		return w.applyEnvelope(payload)
 	}
 	if ignorable {
 		return nil
@@ -177,6 +183,8 @@ func checkCommand(data []byte) error {
 		if err := proto.Unmarshal(payload, &orchv1.BindCommand{}); err != nil {
 			return fmt.Errorf("command %d: %w", t, err)
 		}
+	case EnvelopeCommandType:
+		return checkEnvelope(payload)
 	default:
 		return fmt.Errorf("unknown command type %d", data[0])
 	}
@@ -256,8 +264,31 @@ func (w *fsmTxn) create(k *api.Kind, o api.Object) (api.Object, error) {
 	if err := checkObjectSize(k, o); err != nil {
 		return nil, err
 	}
+	if err := w.checkPodCIDR(k, o); err != nil {
+		return nil, err
+	}
 	w.put(k, api.Added, o)
 	return o, nil
+}
+
+// checkPodCIDR refuses a node whose pod CIDR another node holds: the leader allocates
+// them, and uniqueness is decided here so that two leaders (one deposed) cannot hand out
+// the same block.
+func (w *fsmTxn) checkPodCIDR(k *api.Kind, o api.Object) error {
+	n, ok := o.(*orchv1.Node)
+	if !ok || n.GetSpec().GetPodCidr() == "" {
+		return nil
+	}
+	cidr, name := n.GetSpec().GetPodCidr(), n.GetMetadata().GetName()
+	if cur, ok := w.get(k, name); ok && cur.(*orchv1.Node).GetSpec().GetPodCidr() == cidr {
+		return nil
+	}
+	for _, other := range list(w.txn, api.NodeKind, "", "") {
+		if other.GetMetadata().GetName() != name && other.(*orchv1.Node).GetSpec().GetPodCidr() == cidr {
+			return connect.NewError(connect.CodeAborted, fmt.Errorf("nodes %q: spec.podCIDR %s is already assigned to node %q", name, cidr, other.GetMetadata().GetName()))
+		}
+	}
+	return nil
 }
 
 func (w *fsmTxn) current(k *api.Kind, o api.Object) (api.Object, error) {
@@ -291,6 +322,9 @@ func (w *fsmTxn) update(k *api.Kind, o api.Object) (api.Object, error) {
 		m.Generation++
 	}
 	if err := checkObjectSize(k, o); err != nil {
+		return nil, err
+	}
+	if err := w.checkPodCIDR(k, o); err != nil {
 		return nil, err
 	}
 	return w.replace(k, cur, o), nil
@@ -336,6 +370,10 @@ func (w *fsmTxn) delete(k *api.Kind, c *orchv1.DeleteCommand) (api.Object, error
 	}
 	if rv := c.GetResourceVersion(); rv != "" && rv != cur.GetMetadata().GetResourceVersion() {
 		return nil, conflict(k, c.GetName())
+	}
+	if uid := c.GetUid(); uid != "" && uid != cur.GetMetadata().GetUid() {
+		return nil, connect.NewError(connect.CodeAborted, fmt.Errorf(
+			"precondition failed for %s %q: uid in precondition %s, uid in object meta %s", k.Plural, c.GetName(), uid, cur.GetMetadata().GetUid()))
 	}
 	if k == api.NamespaceKind {
 		return w.deleteNamespace(cur, c), nil
@@ -539,6 +577,19 @@ func writeSnapshot(out io.Writer, txn *memdb.Txn) error {
 			}
 		}
 	}
+	it, err := txn.Get(tableRequests, "index")
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		rb, err := proto.Marshal(raw.(*orchv1.RequestRecord))
+		if err != nil {
+			return err
+		}
+		if err := writeRecord(snapshotRequestRecord, rb); err != nil {
+			return err
+		}
+	}
 	return w.Flush()
 }
 
@@ -603,6 +654,14 @@ func readSnapshot(in io.Reader) (*memdb.MemDB, uint64, error) {
 				return nil, 0, fmt.Errorf("%w: record %d: %v", ErrCorruptSnapshot, n, err)
 			}
 			if err := txn.Insert(k.Name, newRecord(o)); err != nil {
+				return nil, 0, err
+			}
+		case snapshotRequestRecord:
+			rec := &orchv1.RequestRecord{}
+			if err := proto.Unmarshal(b, rec); err != nil || rec.GetId() == "" {
+				return nil, 0, fmt.Errorf("%w: record %d: bad request record", ErrCorruptSnapshot, n)
+			}
+			if err := txn.Insert(tableRequests, rec); err != nil {
 				return nil, 0, err
 			}
 		default:

@@ -65,6 +65,7 @@ type Master struct {
 	beats        heartbeats
 	leaderMu     sync.Mutex
 	leaderCancel context.CancelFunc
+	leaderTerm   uint64 // the term this master leads in; 0 when it does not
 	done         chan struct{}
 }
 
@@ -171,13 +172,22 @@ func (m *Master) leadershipChanged(leader bool) {
 		m.leaderCancel()
 		m.leaderCancel = nil
 	}
+	m.leaderTerm = 0
 	if !leader {
 		m.log.Info("leadership lost")
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.leaderCancel = cancel
-	m.log.Info("leadership established")
+	// The term read before and after the leadership check is the term this master leads
+	// in; if it moved, leadership is changing again and the next call settles it.
+	r := m.node.Raft()
+	term := r.CurrentTerm()
+	if !m.node.IsLeader() || r.CurrentTerm() != term {
+		m.log.Info("leadership changed while being established")
+		return
+	}
+	ctx, cancel := context.WithCancel(withLeaderTerm(context.Background(), term))
+	m.leaderCancel, m.leaderTerm = cancel, term
+	m.log.Info("leadership established", "term", term)
 	go m.establishLeadership(ctx)
 }
 
@@ -209,6 +219,18 @@ func (m *Master) establishLeadership(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// asLeader returns ctx marked with this master's leadership term, so that the writes
+// made under it are fenced; ok is false when this master does not lead.
+func (m *Master) asLeader(ctx context.Context) (context.Context, bool) {
+	m.leaderMu.Lock()
+	term := m.leaderTerm
+	m.leaderMu.Unlock()
+	if term == 0 {
+		return ctx, false
+	}
+	return withLeaderTerm(ctx, term), true
 }
 
 // Close shuts the master down gracefully: the API stops taking requests, open
@@ -338,6 +360,9 @@ func (s *internalService) Apply(ctx context.Context, r *connect.Request[orchv1.A
 			return nil, errNotLeaderHere
 		}
 		return nil, err
+	}
+	if obj == nil {
+		return connect.NewResponse(&orchv1.ApplyResponse{Index: index}), nil
 	}
 	k, _ := api.KindOf(obj)
 	b, err := proto.Marshal(obj)

@@ -101,7 +101,11 @@ func (s *nodeAgentService) Register(ctx context.Context, r *connect.Request[orch
 		}
 		return connect.NewResponse(resp.Msg), nil
 	}
-	n, err := s.m.registerNode(ctx, r.Msg.GetNode())
+	lctx, ok := s.m.asLeader(ctx)
+	if !ok {
+		return nil, errNotLeaderHere
+	}
+	n, err := s.m.registerNode(lctx, r.Msg.GetNode())
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +135,11 @@ func (s *nodeAgentService) Heartbeat(ctx context.Context, r *connect.Request[orc
 	now := s.m.api.now()
 	s.m.beats.beat(name, now)
 	if readyStatus(o.(*orchv1.Node)) != "True" {
-		if err := s.m.setNodeReady(ctx, name, "True", "NodeReady", "node agent is posting ready status"); err != nil {
+		lctx, ok := s.m.asLeader(ctx)
+		if !ok {
+			return nil, errNotLeaderHere
+		}
+		if err := s.m.setNodeReady(lctx, name, "True", "NodeReady", "node agent is posting ready status"); err != nil {
 			return nil, err
 		}
 	}
@@ -366,7 +374,7 @@ func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) e
 		if err != nil {
 			return err
 		}
-		if _, _, err := m.node.Apply(ctx, cmd); err != nil {
+		if _, err := m.api.propose(ctx, cmd); err != nil {
 			return fmt.Errorf("bind %d pods: %w", len(c.Bindings), err)
 		}
 	}

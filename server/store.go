@@ -39,6 +39,7 @@ func schema() *memdb.DBSchema {
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Name"}},
 		}},
 	}}
+	s.Tables[tableRequests] = requestsTable()
 	for _, k := range api.Kinds {
 		t := &memdb.TableSchema{Name: k.Name, Indexes: map[string]*memdb.IndexSchema{
 			"id":        {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},

@@ -88,7 +88,9 @@ type DeleteCommand struct {
 	GracePeriodSeconds *int64                 `protobuf:"varint,4,opt,name=grace_period_seconds,json=gracePeriodSeconds,proto3,oneof" json:"grace_period_seconds,omitempty"`
 	ResourceVersion    string                 `protobuf:"bytes,5,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// The deletion time, decided before the command is proposed.
-	Now           *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=now,proto3" json:"now,omitempty"`
+	Now *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=now,proto3" json:"now,omitempty"`
+	// When set, delete only the object with this uid (a precondition).
+	Uid           string `protobuf:"bytes,7,opt,name=uid,proto3" json:"uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +167,174 @@ func (x *DeleteCommand) GetNow() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DeleteCommand) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+// CommandEnvelope wraps a command with what the FSM checks before it applies it.
+type CommandEnvelope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When non-zero, the term of the leader whose own work proposed the command: the FSM
+	// refuses it if its log entry is of another term, so a deposed leader's late writes,
+	// even forwarded to the new leader, change nothing.
+	Term uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	// When set, the FSM applies the command at most once: a command whose commit outcome
+	// was unknown can be sent again and gets the first attempt's outcome.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Command       []byte `protobuf:"bytes,3,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommandEnvelope) Reset() {
+	*x = CommandEnvelope{}
+	mi := &file_orch_v1_internal_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommandEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommandEnvelope) ProtoMessage() {}
+
+func (x *CommandEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_internal_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommandEnvelope.ProtoReflect.Descriptor instead.
+func (*CommandEnvelope) Descriptor() ([]byte, []int) {
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CommandEnvelope) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *CommandEnvelope) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CommandEnvelope) GetCommand() []byte {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+// RequestRecord is the outcome of an applied command with a request id, kept for a bounded
+// window of log indexes (in the store and in snapshots).
+type RequestRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Index uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// 0 when the command succeeded, else the Connect error code and message.
+	Code          uint32 `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Kind          string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	Namespace     string `protobuf:"bytes,6,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRecord) Reset() {
+	*x = RequestRecord{}
+	mi := &file_orch_v1_internal_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRecord) ProtoMessage() {}
+
+func (x *RequestRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_internal_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
+func (*RequestRecord) Descriptor() ([]byte, []int) {
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RequestRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // SnapshotRecord is one stored object in a state snapshot.
 type SnapshotRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -176,7 +346,7 @@ type SnapshotRecord struct {
 
 func (x *SnapshotRecord) Reset() {
 	*x = SnapshotRecord{}
-	mi := &file_orch_v1_internal_proto_msgTypes[2]
+	mi := &file_orch_v1_internal_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -188,7 +358,7 @@ func (x *SnapshotRecord) String() string {
 func (*SnapshotRecord) ProtoMessage() {}
 
 func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[2]
+	mi := &file_orch_v1_internal_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -201,7 +371,7 @@ func (x *SnapshotRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRecord.ProtoReflect.Descriptor instead.
 func (*SnapshotRecord) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{2}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SnapshotRecord) GetKind() string {
@@ -228,7 +398,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_orch_v1_internal_proto_msgTypes[3]
+	mi := &file_orch_v1_internal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +410,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[3]
+	mi := &file_orch_v1_internal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +423,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{3}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -275,7 +445,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_orch_v1_internal_proto_msgTypes[4]
+	mi := &file_orch_v1_internal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +457,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[4]
+	mi := &file_orch_v1_internal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +470,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{4}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApplyResponse) GetIndex() uint64 {
@@ -333,7 +503,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_orch_v1_internal_proto_msgTypes[5]
+	mi := &file_orch_v1_internal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +515,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[5]
+	mi := &file_orch_v1_internal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +528,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{5}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{7}
 }
 
 // ReadIndexResponse carries that index.
@@ -371,7 +541,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_orch_v1_internal_proto_msgTypes[6]
+	mi := &file_orch_v1_internal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +553,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[6]
+	mi := &file_orch_v1_internal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +566,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{6}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -419,7 +589,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_orch_v1_internal_proto_msgTypes[7]
+	mi := &file_orch_v1_internal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +601,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[7]
+	mi := &file_orch_v1_internal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +614,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{7}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Binding) GetNamespace() string {
@@ -486,7 +656,7 @@ type BindCommand struct {
 
 func (x *BindCommand) Reset() {
 	*x = BindCommand{}
-	mi := &file_orch_v1_internal_proto_msgTypes[8]
+	mi := &file_orch_v1_internal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +668,7 @@ func (x *BindCommand) String() string {
 func (*BindCommand) ProtoMessage() {}
 
 func (x *BindCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_internal_proto_msgTypes[8]
+	mi := &file_orch_v1_internal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +681,7 @@ func (x *BindCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindCommand.ProtoReflect.Descriptor instead.
 func (*BindCommand) Descriptor() ([]byte, []int) {
-	return file_orch_v1_internal_proto_rawDescGZIP(), []int{8}
+	return file_orch_v1_internal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BindCommand) GetBindings() []*Binding {
@@ -535,15 +705,29 @@ const file_orch_v1_internal_proto_rawDesc = "" +
 	"\x16orch/v1/internal.proto\x12\aorch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
 	"\fWriteCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06object\x18\x02 \x01(\fR\x06object\"\xfe\x01\n" +
+	"\x06object\x18\x02 \x01(\fR\x06object\"\x90\x02\n" +
 	"\rDeleteCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x125\n" +
 	"\x14grace_period_seconds\x18\x04 \x01(\x03H\x00R\x12gracePeriodSeconds\x88\x01\x01\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\tR\x0fresourceVersion\x12,\n" +
-	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03nowB\x17\n" +
-	"\x15_grace_period_seconds\"<\n" +
+	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12\x10\n" +
+	"\x03uid\x18\a \x01(\tR\x03uidB\x17\n" +
+	"\x15_grace_period_seconds\"^\n" +
+	"\x0fCommandEnvelope\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12\x18\n" +
+	"\acommand\x18\x03 \x01(\fR\acommand\"\xa9\x01\n" +
+	"\rRequestRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x1c\n" +
+	"\tnamespace\x18\x06 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\"<\n" +
 	"\x0eSnapshotRecord\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06object\x18\x02 \x01(\fR\x06object\"(\n" +
@@ -580,32 +764,34 @@ func file_orch_v1_internal_proto_rawDescGZIP() []byte {
 	return file_orch_v1_internal_proto_rawDescData
 }
 
-var file_orch_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_orch_v1_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_orch_v1_internal_proto_goTypes = []any{
 	(*WriteCommand)(nil),          // 0: orch.v1.WriteCommand
 	(*DeleteCommand)(nil),         // 1: orch.v1.DeleteCommand
-	(*SnapshotRecord)(nil),        // 2: orch.v1.SnapshotRecord
-	(*ApplyRequest)(nil),          // 3: orch.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 4: orch.v1.ApplyResponse
-	(*ReadIndexRequest)(nil),      // 5: orch.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),     // 6: orch.v1.ReadIndexResponse
-	(*Binding)(nil),               // 7: orch.v1.Binding
-	(*BindCommand)(nil),           // 8: orch.v1.BindCommand
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*CommandEnvelope)(nil),       // 2: orch.v1.CommandEnvelope
+	(*RequestRecord)(nil),         // 3: orch.v1.RequestRecord
+	(*SnapshotRecord)(nil),        // 4: orch.v1.SnapshotRecord
+	(*ApplyRequest)(nil),          // 5: orch.v1.ApplyRequest
+	(*ApplyResponse)(nil),         // 6: orch.v1.ApplyResponse
+	(*ReadIndexRequest)(nil),      // 7: orch.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),     // 8: orch.v1.ReadIndexResponse
+	(*Binding)(nil),               // 9: orch.v1.Binding
+	(*BindCommand)(nil),           // 10: orch.v1.BindCommand
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_orch_v1_internal_proto_depIdxs = []int32{
-	9, // 0: orch.v1.DeleteCommand.now:type_name -> google.protobuf.Timestamp
-	7, // 1: orch.v1.BindCommand.bindings:type_name -> orch.v1.Binding
-	9, // 2: orch.v1.BindCommand.now:type_name -> google.protobuf.Timestamp
-	3, // 3: orch.v1.InternalService.Apply:input_type -> orch.v1.ApplyRequest
-	5, // 4: orch.v1.InternalService.ReadIndex:input_type -> orch.v1.ReadIndexRequest
-	4, // 5: orch.v1.InternalService.Apply:output_type -> orch.v1.ApplyResponse
-	6, // 6: orch.v1.InternalService.ReadIndex:output_type -> orch.v1.ReadIndexResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	11, // 0: orch.v1.DeleteCommand.now:type_name -> google.protobuf.Timestamp
+	9,  // 1: orch.v1.BindCommand.bindings:type_name -> orch.v1.Binding
+	11, // 2: orch.v1.BindCommand.now:type_name -> google.protobuf.Timestamp
+	5,  // 3: orch.v1.InternalService.Apply:input_type -> orch.v1.ApplyRequest
+	7,  // 4: orch.v1.InternalService.ReadIndex:input_type -> orch.v1.ReadIndexRequest
+	6,  // 5: orch.v1.InternalService.Apply:output_type -> orch.v1.ApplyResponse
+	8,  // 6: orch.v1.InternalService.ReadIndex:output_type -> orch.v1.ReadIndexResponse
+	5,  // [5:7] is the sub-list for method output_type
+	3,  // [3:5] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_orch_v1_internal_proto_init() }
@@ -620,7 +806,7 @@ func file_orch_v1_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orch_v1_internal_proto_rawDesc), len(file_orch_v1_internal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -564,8 +564,10 @@ type DeleteRequest struct {
 	GracePeriodSeconds *int64 `protobuf:"varint,3,opt,name=grace_period_seconds,json=gracePeriodSeconds,proto3,oneof" json:"grace_period_seconds,omitempty"`
 	// When set, delete only if the object is still at this resourceVersion.
 	ResourceVersion string `protobuf:"bytes,4,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Must be true of the object for the deletion to go ahead (Kubernetes' DeleteOptions).
+	Preconditions *Preconditions `protobuf:"bytes,5,opt,name=preconditions,proto3" json:"preconditions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
@@ -626,6 +628,66 @@ func (x *DeleteRequest) GetResourceVersion() string {
 	return ""
 }
 
+func (x *DeleteRequest) GetPreconditions() *Preconditions {
+	if x != nil {
+		return x.Preconditions
+	}
+	return nil
+}
+
+// Preconditions are what must hold of an object for a deletion to go ahead.
+type Preconditions struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Uid             *string                `protobuf:"bytes,1,opt,name=uid,proto3,oneof" json:"uid,omitempty"`
+	ResourceVersion *string                `protobuf:"bytes,2,opt,name=resource_version,json=resourceVersion,proto3,oneof" json:"resource_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Preconditions) Reset() {
+	*x = Preconditions{}
+	mi := &file_orch_v1_meta_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preconditions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preconditions) ProtoMessage() {}
+
+func (x *Preconditions) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_meta_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preconditions.ProtoReflect.Descriptor instead.
+func (*Preconditions) Descriptor() ([]byte, []int) {
+	return file_orch_v1_meta_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Preconditions) GetUid() string {
+	if x != nil && x.Uid != nil {
+		return *x.Uid
+	}
+	return ""
+}
+
+func (x *Preconditions) GetResourceVersion() string {
+	if x != nil && x.ResourceVersion != nil {
+		return *x.ResourceVersion
+	}
+	return ""
+}
+
 // WatchRequest streams changes of one kind after resource_version.
 type WatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -641,7 +703,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_orch_v1_meta_proto_msgTypes[8]
+	mi := &file_orch_v1_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +715,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_meta_proto_msgTypes[8]
+	mi := &file_orch_v1_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +728,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_orch_v1_meta_proto_rawDescGZIP(), []int{8}
+	return file_orch_v1_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchRequest) GetNamespace() string {
@@ -770,13 +832,19 @@ const file_orch_v1_meta_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12%\n" +
 	"\x0efield_selector\x18\x03 \x01(\tR\rfieldSelector\x12\x14\n" +
-	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xbc\x01\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xfa\x01\n" +
 	"\rDeleteRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
 	"\x14grace_period_seconds\x18\x03 \x01(\x03H\x00R\x12gracePeriodSeconds\x88\x01\x01\x12)\n" +
-	"\x10resource_version\x18\x04 \x01(\tR\x0fresourceVersionB\x17\n" +
-	"\x15_grace_period_seconds\"\xd9\x01\n" +
+	"\x10resource_version\x18\x04 \x01(\tR\x0fresourceVersion\x12<\n" +
+	"\rpreconditions\x18\x05 \x01(\v2\x16.orch.v1.PreconditionsR\rpreconditionsB\x17\n" +
+	"\x15_grace_period_seconds\"s\n" +
+	"\rPreconditions\x12\x15\n" +
+	"\x03uid\x18\x01 \x01(\tH\x00R\x03uid\x88\x01\x01\x12.\n" +
+	"\x10resource_version\x18\x02 \x01(\tH\x01R\x0fresourceVersion\x88\x01\x01B\x06\n" +
+	"\x04_uidB\x13\n" +
+	"\x11_resource_version\"\xd9\x01\n" +
 	"\fWatchRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12%\n" +
@@ -796,7 +864,7 @@ func file_orch_v1_meta_proto_rawDescGZIP() []byte {
 	return file_orch_v1_meta_proto_rawDescData
 }
 
-var file_orch_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_orch_v1_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_orch_v1_meta_proto_goTypes = []any{
 	(*ObjectMeta)(nil),               // 0: orch.v1.ObjectMeta
 	(*OwnerReference)(nil),           // 1: orch.v1.OwnerReference
@@ -806,25 +874,27 @@ var file_orch_v1_meta_proto_goTypes = []any{
 	(*GetRequest)(nil),               // 5: orch.v1.GetRequest
 	(*ListRequest)(nil),              // 6: orch.v1.ListRequest
 	(*DeleteRequest)(nil),            // 7: orch.v1.DeleteRequest
-	(*WatchRequest)(nil),             // 8: orch.v1.WatchRequest
-	nil,                              // 9: orch.v1.ObjectMeta.LabelsEntry
-	nil,                              // 10: orch.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 11: orch.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*Preconditions)(nil),            // 8: orch.v1.Preconditions
+	(*WatchRequest)(nil),             // 9: orch.v1.WatchRequest
+	nil,                              // 10: orch.v1.ObjectMeta.LabelsEntry
+	nil,                              // 11: orch.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 12: orch.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 }
 var file_orch_v1_meta_proto_depIdxs = []int32{
-	12, // 0: orch.v1.ObjectMeta.creation_timestamp:type_name -> google.protobuf.Timestamp
-	12, // 1: orch.v1.ObjectMeta.deletion_timestamp:type_name -> google.protobuf.Timestamp
-	9,  // 2: orch.v1.ObjectMeta.labels:type_name -> orch.v1.ObjectMeta.LabelsEntry
-	10, // 3: orch.v1.ObjectMeta.annotations:type_name -> orch.v1.ObjectMeta.AnnotationsEntry
+	13, // 0: orch.v1.ObjectMeta.creation_timestamp:type_name -> google.protobuf.Timestamp
+	13, // 1: orch.v1.ObjectMeta.deletion_timestamp:type_name -> google.protobuf.Timestamp
+	10, // 2: orch.v1.ObjectMeta.labels:type_name -> orch.v1.ObjectMeta.LabelsEntry
+	11, // 3: orch.v1.ObjectMeta.annotations:type_name -> orch.v1.ObjectMeta.AnnotationsEntry
 	1,  // 4: orch.v1.ObjectMeta.owner_references:type_name -> orch.v1.OwnerReference
-	11, // 5: orch.v1.LabelSelector.match_labels:type_name -> orch.v1.LabelSelector.MatchLabelsEntry
+	12, // 5: orch.v1.LabelSelector.match_labels:type_name -> orch.v1.LabelSelector.MatchLabelsEntry
 	4,  // 6: orch.v1.LabelSelector.match_expressions:type_name -> orch.v1.LabelSelectorRequirement
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	8,  // 7: orch.v1.DeleteRequest.preconditions:type_name -> orch.v1.Preconditions
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_orch_v1_meta_proto_init() }
@@ -835,13 +905,14 @@ func file_orch_v1_meta_proto_init() {
 	file_orch_v1_meta_proto_msgTypes[0].OneofWrappers = []any{}
 	file_orch_v1_meta_proto_msgTypes[1].OneofWrappers = []any{}
 	file_orch_v1_meta_proto_msgTypes[7].OneofWrappers = []any{}
+	file_orch_v1_meta_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orch_v1_meta_proto_rawDesc), len(file_orch_v1_meta_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
