@@ -288,7 +288,7 @@ func (w *podWorker) syncInit(ctx context.Context, pod *orchv1.Pod, c *orchv1.Con
 			return false, d
 		}
 	}
-	return false, w.start(ctx, pod, c, len(atts), podIP, vols)
+	return false, w.start(ctx, pod, c, nextAttempt(atts), podIP, vols)
 }
 
 // syncContainer keeps a regular container running as its restart policy wants.
@@ -311,7 +311,44 @@ func (w *podWorker) syncContainer(ctx context.Context, pod *orchv1.Pod, c *orchv
 			return d
 		}
 	}
-	return w.start(ctx, pod, c, len(atts), podIP, vols)
+	return w.start(ctx, pod, c, nextAttempt(atts), podIP, vols)
+}
+
+// nextAttempt numbers the next start of a container: one past the newest attempt, so
+// numbers only grow even when older attempts have been pruned (restartCount is the
+// newest attempt's number).
+func nextAttempt(atts []runtime.State) int {
+	if len(atts) == 0 {
+		return 0
+	}
+	return attemptOf(atts[len(atts)-1].ID) + 1
+}
+
+func ranLong(st runtime.State) bool {
+	return !st.FinishedAt.IsZero() && st.FinishedAt.Sub(st.StartedAt) >= backoffReset
+}
+
+// restartStreak counts the attempts that ended quickly since the newest one that ran
+// long enough to reset the back-off (or since the first). Pruning keeps that one, so the
+// count is exact although older attempts are gone.
+func restartStreak(atts []runtime.State) int {
+	last := attemptOf(atts[len(atts)-1].ID)
+	for i := len(atts) - 1; i >= 0; i-- {
+		if ranLong(atts[i]) {
+			return last - attemptOf(atts[i].ID)
+		}
+	}
+	return last + 1
+}
+
+// restartBackoff is Kubernetes' crash-loop back-off after a streak of quick exits:
+// 10 s, doubling, at most 5 min.
+func restartBackoff(streak int) time.Duration {
+	d := backoffInitial
+	for i := 1; i < streak && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax)
 }
 
 // backoffLeft is how long the next restart must wait after the last attempt ended.
@@ -320,28 +357,33 @@ func (w *podWorker) backoffLeft(name string, atts []runtime.State) time.Duration
 	if last.FinishedAt.IsZero() {
 		return 0
 	}
-	restarts := 0
-	for i := len(atts) - 1; i >= 0; i-- {
-		if atts[i].FinishedAt.Sub(atts[i].StartedAt) >= backoffReset {
-			break
-		}
-		restarts++
-	}
-	d := backoffInitial
-	for i := 1; i < restarts && d < backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, backoffMax)
-	return time.Until(last.FinishedAt.Add(d))
+	return time.Until(last.FinishedAt.Add(restartBackoff(restartStreak(atts))))
 }
 
-// pruneAttempts keeps the running attempt and the one before it (for --previous logs
-// and lastState); older ones are removed.
-func (w *podWorker) pruneAttempts(name string, atts []runtime.State) {
-	for i := 0; i < len(atts)-2; i++ {
-		if atts[i].Status == runtime.StatusExited || atts[i].Status == runtime.StatusUnknown {
-			w.a.removeContainer(w.ctx, atts[i].ID, 0)
+// prunable lists the attempts that may go: all but the newest two (the running one and
+// the one before it, for --previous logs and lastState) and the newest one that ran
+// long (the back-off counts from it); only finished ones.
+func prunable(atts []runtime.State) []string {
+	keepLong := -1
+	for i := len(atts) - 1; i >= 0; i-- {
+		if ranLong(atts[i]) {
+			keepLong = i
+			break
 		}
+	}
+	var out []string
+	for i := 0; i < len(atts)-2; i++ {
+		if i != keepLong && (atts[i].Status == runtime.StatusExited || atts[i].Status == runtime.StatusUnknown) {
+			out = append(out, atts[i].ID)
+		}
+	}
+	return out
+}
+
+// pruneAttempts removes the attempts prunable says may go.
+func (w *podWorker) pruneAttempts(name string, atts []runtime.State) {
+	for _, id := range prunable(atts) {
+		w.a.removeContainer(w.ctx, id, 0)
 	}
 }
 

@@ -62,6 +62,14 @@ func TestImageUser(t *testing.T) {
 	}
 }
 
+// attemptStates numbers states as attempts first, first+1, ... of container c.
+func attemptStates(first int, sts ...runtime.State) []runtime.State {
+	for i := range sts {
+		sts[i].ID = containerID("0f8e2c56-6f0b-4c1d-9a67-0123456789ab", "c", first+i)
+	}
+	return sts
+}
+
 func TestBackoff(t *testing.T) {
 	now := time.Now()
 	crash := func(ago time.Duration, ran time.Duration) runtime.State {
@@ -73,11 +81,13 @@ func TestBackoff(t *testing.T) {
 		atts []runtime.State
 		want time.Duration // remaining wait, roughly
 	}{
-		{"first crash waits 10s", []runtime.State{crash(0, time.Second)}, 10 * time.Second},
-		{"third crash waits 40s", []runtime.State{crash(0, time.Second), crash(0, time.Second), crash(0, time.Second)}, 40 * time.Second},
-		{"capped at 5 minutes", slices.Repeat([]runtime.State{crash(0, time.Second)}, 12), 5 * time.Minute},
-		{"a long run resets the back-off", []runtime.State{crash(0, time.Second), crash(0, time.Second), crash(0, 11*time.Minute), crash(0, time.Second)}, 10 * time.Second},
-		{"wait already over", []runtime.State{crash(time.Minute, time.Second)}, 0},
+		{"first crash waits 10s", attemptStates(0, crash(0, time.Second)), 10 * time.Second},
+		{"third crash waits 40s", attemptStates(0, crash(0, time.Second), crash(0, time.Second), crash(0, time.Second)), 40 * time.Second},
+		{"capped at 5 minutes", attemptStates(0, slices.Repeat([]runtime.State{crash(0, time.Second)}, 12)...), 5 * time.Minute},
+		{"a long run resets the back-off", attemptStates(0, crash(0, time.Second), crash(0, time.Second), crash(0, 11*time.Minute), crash(0, time.Second)), 10 * time.Second},
+		{"wait already over", attemptStates(0, crash(time.Minute, time.Second)), 0},
+		{"pruned crash loop: the 6th crash (attempts 4, 5 kept) waits 5 min", attemptStates(4, crash(0, time.Second), crash(0, time.Second)), 5 * time.Minute},
+		{"pruned loop after a long run (kept) counts from it", append(attemptStates(2, crash(0, 11*time.Minute)), attemptStates(6, crash(0, time.Second), crash(0, time.Second))...), 160 * time.Second},
 	}
 	for _, tc := range cases {
 		got := w.backoffLeft("c", tc.atts)
@@ -86,6 +96,40 @@ func TestBackoff(t *testing.T) {
 				t.Errorf("%s: %v, want about %v", tc.name, got, tc.want)
 			}
 		}
+	}
+}
+
+// A crash loop as the worker runs it: start the next attempt, it crashes, prune while
+// the next runs. Attempt numbers only grow (so restartCount does), a start never reuses
+// an ID still on disk, and the back-off doubles up to its cap however much is pruned.
+func TestCrashLoopNumberingAndBackoff(t *testing.T) {
+	now := time.Now()
+	var atts []runtime.State
+	wantBackoff := []time.Duration{10, 20, 40, 80, 160, 300, 300, 300}
+	for i := range 8 {
+		n := nextAttempt(atts)
+		if n != i {
+			t.Fatalf("start %d numbered %d", i, n)
+		}
+		id := containerID("0f8e2c56-6f0b-4c1d-9a67-0123456789ab", "c", n)
+		for _, a := range atts {
+			if a.ID == id {
+				t.Fatalf("start %d reuses %s, still on disk", i, id)
+			}
+		}
+		atts = append(atts, runtime.State{ID: id, Status: runtime.StatusRunning, StartedAt: now})
+		gone := prunable(atts)
+		atts = slices.DeleteFunc(atts, func(s runtime.State) bool { return slices.Contains(gone, s.ID) })
+		if len(atts) > 2 {
+			t.Fatalf("start %d: %d attempts kept", i, len(atts))
+		}
+		atts[len(atts)-1].Status, atts[len(atts)-1].FinishedAt = runtime.StatusExited, now.Add(time.Second)
+		if got, want := restartBackoff(restartStreak(atts)), wantBackoff[i]*time.Second; got != want {
+			t.Errorf("after crash %d: back-off %v, want %v", i+1, got, want)
+		}
+	}
+	if got := attemptOf(atts[len(atts)-1].ID); got != 7 {
+		t.Errorf("restartCount after 8 starts: %d, want 7", got)
 	}
 }
 
