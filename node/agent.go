@@ -92,6 +92,7 @@ type Agent struct {
 	workers map[string]*podWorker // by pod uid
 	pullMu  sync.Mutex
 	pullErr map[string]pullFailure // by image ref: back-off after failed pulls
+	logs    logRotations
 }
 
 // New prepares an agent: directories, image store, runtime and network.

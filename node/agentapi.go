@@ -96,30 +96,62 @@ func (s *agentAPI) Logs(ctx context.Context, r *connect.Request[orchv1.PodLogsRe
 			return err
 		}
 	}
-	buf := make([]byte, 32<<10)
+	if !req.GetFollow() || req.GetPrevious() {
+		_, err := io.Copy(sendWriter(send), f)
+		return err
+	}
+	exited := func() bool {
+		cur, err := s.a.rt.State(att.ID)
+		return err != nil || cur.Status == runtime.StatusExited || cur.Status == runtime.StatusUnknown
+	}
+	return followLog(ctx, f, w.logPath(name, attemptOf(att.ID)), &s.a.logs, send, exited)
+}
+
+type sendWriter func([]byte) error
+
+func (s sendWriter) Write(b []byte) (int, error) {
+	if err := s(append([]byte(nil), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// followLog sends what is appended to the log at path (open as f) until the container
+// has exited and everything is read, or ctx ends. A rotation copies the log to path.1
+// and truncates it: after one, the rest of the copy from the follower's offset is sent,
+// then the log from its start. (Two rotations between two reads lose the first copy.)
+func followLog(ctx context.Context, f *os.File, path string, rot *logRotations, send func([]byte) error, exited func() bool) error {
+	w := sendWriter(send)
+	seen := rot.generation(path)
 	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			if serr := send(append([]byte(nil), buf[:n]...)); serr != nil {
-				return serr
-			}
-			continue
-		}
-		if err != nil && err != io.EOF {
-			return err
-		}
-		if !req.GetFollow() || req.GetPrevious() {
-			return nil
-		}
-		// At the end: stop once the container has exited and everything is read.
-		if cur, err := s.a.rt.State(att.ID); err != nil || cur.Status == runtime.StatusExited || cur.Status == runtime.StatusUnknown {
-			if n2, _ := f.Read(buf); n2 > 0 {
-				if serr := send(append([]byte(nil), buf[:n2]...)); serr != nil {
-					return serr
+		done := exited()
+		err := rot.read(path, func(gen uint64) error {
+			if gen != seen {
+				seen = gen
+				off, err := f.Seek(0, io.SeekCurrent)
+				if err != nil {
+					return err
 				}
-				continue
+				if rf, err := os.Open(path + ".1"); err == nil {
+					_, err = rf.Seek(off, io.SeekStart)
+					if err == nil {
+						_, err = io.Copy(w, rf)
+					}
+					rf.Close()
+					if err != nil {
+						return err
+					}
+				}
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					return err
+				}
 			}
-			return nil
+			_, err := io.Copy(w, f)
+			return err
+		})
+		if err != nil || done {
+			// Exited before this last read: everything it wrote has been sent.
+			return err
 		}
 		select {
 		case <-ctx.Done():

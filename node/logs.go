@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/orchd/orch/node/runtime"
@@ -38,6 +39,41 @@ func rotateLog(path string, max int64) (bool, error) {
 	return true, os.Truncate(path, 0)
 }
 
+// logRotations serialises rotations with the readers that follow a log, and counts
+// rotations per log so that a follower knows its log was truncated under it (the size
+// alone cannot tell: the log may have grown past the follower's offset again).
+type logRotations struct {
+	mu  sync.RWMutex
+	gen map[string]uint64
+}
+
+func (r *logRotations) rotate(path string, max int64) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rotated, err := rotateLog(path, max)
+	if rotated {
+		if r.gen == nil {
+			r.gen = map[string]uint64{}
+		}
+		r.gen[path]++
+	}
+	return rotated, err
+}
+
+// generation is how many times path has been rotated.
+func (r *logRotations) generation(path string) uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.gen[path]
+}
+
+// read runs fn with no rotation of any log under way, passing path's generation.
+func (r *logRotations) read(path string, fn func(gen uint64) error) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return fn(r.gen[path])
+}
+
 // logRotateLoop rotates the logs of running containers every few seconds.
 func (a *Agent) logRotateLoop(ctx context.Context) {
 	if a.cfg.ContainerLogMaxSize <= 0 {
@@ -66,7 +102,7 @@ func (a *Agent) logRotateLoop(ctx context.Context) {
 			}
 			name := containerName(st.ID)
 			path := w.logPath(name, attemptOf(st.ID))
-			if rotated, err := rotateLog(path, a.cfg.ContainerLogMaxSize); err != nil {
+			if rotated, err := a.logs.rotate(path, a.cfg.ContainerLogMaxSize); err != nil {
 				a.log.Warn("rotate container log", "container", st.ID, "err", err)
 			} else if rotated {
 				a.log.Debug("rotated container log", "container", st.ID)
