@@ -26,6 +26,10 @@ import (
 // Version is the orch version, set at build time.
 var Version = "dev"
 
+// DefaultHistoryBytes is the default byte budget of a master's watch history: the
+// objects its events keep (an update keeps the new and the previous state).
+const DefaultHistoryBytes = 64 << 20
+
 // Config configures one master.
 type Config struct {
 	Name            string
@@ -39,6 +43,7 @@ type Config struct {
 
 	// Tuning; zero values are production defaults.
 	HistorySize                                           int
+	HistoryBytes                                          int64 // watch history byte budget
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	SnapshotThreshold                                     uint64
 	SnapshotInterval                                      time.Duration
@@ -74,6 +79,9 @@ func Start(cfg Config) (*Master, error) {
 	if cfg.HistorySize == 0 {
 		cfg.HistorySize = 100_000
 	}
+	if cfg.HistoryBytes <= 0 {
+		cfg.HistoryBytes = DefaultHistoryBytes
+	}
 	log := cfg.Logger.With("master", cfg.Name)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -82,7 +90,7 @@ func Start(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on API address %s: %w", cfg.APIAddr, err)
 	}
-	m := &Master{cfg: cfg, log: log, store: NewStore(), hub: NewHub(cfg.HistorySize), ln: ln,
+	m := &Master{cfg: cfg, log: log, store: NewStore(), hub: NewHub(cfg.HistorySize, cfg.HistoryBytes), ln: ln,
 		url: "http://" + ln.Addr().String(), done: make(chan struct{})}
 	fsm := NewFSM(m.store, m.hub, log)
 	m.node, err = consensus.New(consensus.Config{
