@@ -238,6 +238,9 @@ func (w *fsmTxn) update(k *api.Kind, o api.Object) (api.Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := validationError(k, validateUpdate(o, cur)); err != nil {
+		return nil, err
+	}
 	m, cm := api.Meta(o), cur.GetMetadata()
 	m.Uid, m.CreationTimestamp = cm.GetUid(), cm.GetCreationTimestamp()
 	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = cm.GetDeletionTimestamp(), cm.DeletionGracePeriodSeconds
