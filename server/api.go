@@ -521,7 +521,7 @@ func respond[T any](o api.Object, err error) (*connect.Response[T], error) {
 
 // mountKinds registers every kind service on mux.
 func (a *API) mountKinds(mux *http.ServeMux, opts ...connect.HandlerOption) {
-	for p, h := range kindHandlers(a, opts...) {
+	for p, h := range kindHandlers(a, append([]connect.HandlerOption{strictJSON()}, opts...)...) {
 		mux.Handle(p, h)
 	}
 }

@@ -128,9 +128,9 @@ func (m *Master) API() *API { return m.api }
 func (m *Master) handler() http.Handler {
 	mux := http.NewServeMux()
 	m.api.mountKinds(mux)
-	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}))
-	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}))
-	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}))
+	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}, strictJSON()))
+	mux.Handle(orchv1connect.NewInternalServiceHandler(&internalService{m: m}, strictJSON()))
+	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}, strictJSON()))
 	names := append([]string{orchv1connect.ClusterServiceName, orchv1connect.NodeAgentServiceName}, kindServiceNames...)
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
