@@ -96,6 +96,16 @@ func (h *Hub) Subscribe(k *api.Kind, from uint64) (*Sub, error) {
 	return h.subscribe(k, from)
 }
 
+// SubscribeNow feeds every event of kind after the last one published. Unlike
+// Subscribe(k, LastIndex()), it cannot fail: a large batch published between the two
+// calls could push the history's floor past the index asked for.
+func (h *Hub) SubscribeNow(k *api.Kind) *Sub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, _ := h.subscribe(k, h.last) // the floor is never past the last index
+	return s
+}
+
 // SubscribeView opens a view of store and feeds every event of kind after the view's
 // index, as one step: the view holds every change up to its index, the feed every one
 // after it. The store commits before the hub publishes, so a view opened without the

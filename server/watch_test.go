@@ -438,3 +438,22 @@ func TestWatchFutureResourceVersion(t *testing.T) {
 	c := ta.mustCreate(t, api.ConfigMapKind, cm("c", nil))
 	near.expect(t, "first change after the future resourceVersion", api.Added, "c", c.GetMetadata().GetResourceVersion())
 }
+
+// A subscription from "now" never fails, even when one batch alone overflows the
+// history (a namespace of large objects deleted at one index).
+func TestHubSubscribeNowAfterOverflowingBatch(t *testing.T) {
+	hub := NewHub(4, 0)
+	var batch []Event
+	for i := range 10 {
+		batch = append(batch, Event{Index: 7, Kind: api.ConfigMapKind, Type: api.Deleted, Obj: cm(fmt.Sprint(i), nil)})
+	}
+	hub.publish(batch, 7)
+	if _, err := hub.Subscribe(api.ConfigMapKind, hub.LastIndex()-1); !errors.Is(err, ErrTooOld) {
+		t.Fatalf("subscribe from before the batch: %v, want too old", err)
+	}
+	s := hub.SubscribeNow(api.ConfigMapKind)
+	hub.publish([]Event{{Index: 8, Kind: api.ConfigMapKind, Type: api.Added, Obj: cm("x", nil)}}, 8)
+	if e := <-s.C; e.Index != 8 {
+		t.Errorf("first event at %d, want 8", e.Index)
+	}
+}
