@@ -357,19 +357,7 @@ func (a *API) List(ctx context.Context, k *api.Kind, r *orchv1.ListRequest) (pro
 		return nil, err
 	}
 	v := a.store.View()
-	var all []api.Object
-	if node, ok := sel.fields.RequiresExactMatch("spec.nodeName"); ok && k == api.PodKind {
-		all = v.PodsOnNode(node)
-	} else {
-		all = v.List(k, sel.namespace)
-	}
-	items := make([]api.Object, 0, len(all))
-	for _, o := range all {
-		if sel.matches(o) {
-			items = append(items, o)
-		}
-	}
-	return api.NewList(k, items, strconv.FormatUint(v.Index(), 10)), nil
+	return api.NewList(k, selectObjects(v, k, sel), strconv.FormatUint(v.Index(), 10)), nil
 }
 
 // Watch streams the changes matching the request to send until ctx ends or send fails.
@@ -378,35 +366,29 @@ func (a *API) Watch(ctx context.Context, k *api.Kind, r *orchv1.WatchRequest, se
 	if err != nil {
 		return err
 	}
-	var from uint64
+	// The initial state and the feed meet at one index: the feed holds exactly the
+	// changes after it, so nothing is repeated and nothing is missed.
+	var sub *Sub
 	var initial []api.Object
 	if rv := r.GetResourceVersion(); rv != "" && rv != "0" {
-		if from, err = strconv.ParseUint(rv, 10, 64); err != nil {
+		from, err := strconv.ParseUint(rv, 10, 64)
+		if err != nil {
 			return invalid(fmt.Sprintf("resourceVersion: Invalid value: %q: must be a number", rv))
 		}
-		// A client coming from a master further ahead waits for this one to catch up.
-		if err := a.node.WaitApplied(ctx, from); err != nil {
-			return connect.NewError(connect.CodeUnavailable, err)
+		if sub, err = a.subscribeFrom(ctx, k, from); err != nil {
+			return err
 		}
 	} else {
 		if err := a.consistent(ctx, false); err != nil {
 			return err
 		}
-		v := a.store.View()
-		from = v.Index()
-		for _, o := range v.List(k, sel.namespace) {
-			if sel.matches(o) {
-				initial = append(initial, o)
-			}
+		var v View
+		if sub, v, err = a.hub.SubscribeView(k, a.store); err != nil {
+			return subscribeError(err)
 		}
+		initial = selectObjects(v, k, sel)
 	}
-	sub, err := a.hub.Subscribe(k, from)
-	if err != nil {
-		if errors.Is(err, ErrTooOld) {
-			return connect.NewError(connect.CodeOutOfRange, err)
-		}
-		return connect.NewError(connect.CodeUnavailable, err)
-	}
+	from := sub.From()
 	defer a.hub.Unsubscribe(sub)
 	for _, o := range initial {
 		if err := send(api.NewEvent(k, api.Added, o)); err != nil {
@@ -434,10 +416,11 @@ func (a *API) Watch(ctx context.Context, k *api.Kind, r *orchv1.WatchRequest, se
 			return connect.NewError(connect.CodeUnavailable, sub.Err())
 		case e := <-sub.C:
 			last = e.Index
-			if !sel.matches(e.Obj) {
+			typ, o, ok := sel.event(e)
+			if !ok {
 				continue
 			}
-			if err := send(api.NewEvent(k, e.Type, e.Obj)); err != nil {
+			if err := send(api.NewEvent(k, typ, o)); err != nil {
 				return err
 			}
 		case <-tick:
@@ -577,7 +560,7 @@ func respond[T any](o api.Object, err error) (*connect.Response[T], error) {
 
 // mountKinds registers every kind service on mux.
 func (a *API) mountKinds(mux *http.ServeMux, opts ...connect.HandlerOption) {
-	for p, h := range kindHandlers(a, opts...) {
+	for p, h := range kindHandlers(a, append([]connect.HandlerOption{strictJSON()}, opts...)...) {
 		mux.Handle(p, h)
 	}
 }

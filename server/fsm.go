@@ -209,11 +209,12 @@ func mustKind(name string) *api.Kind {
 func (w *fsmTxn) get(k *api.Kind, key string) (api.Object, bool) { return get(w.txn, k, key) }
 
 func (w *fsmTxn) put(k *api.Kind, typ string, o api.Object) {
+	prev, _ := w.get(k, api.ObjectKey(o))
 	api.Meta(o).ResourceVersion = strconv.FormatUint(w.index, 10)
 	if err := w.txn.Insert(k.Name, newRecord(o)); err != nil {
 		panic(fmt.Sprintf("fsm: insert %s: %v", k.Name, err))
 	}
-	w.events = append(w.events, Event{Index: w.index, Kind: k, Type: typ, Obj: o})
+	w.events = append(w.events, Event{Index: w.index, Kind: k, Type: typ, Obj: o, Prev: prev})
 }
 
 func (w *fsmTxn) remove(k *api.Kind, o api.Object) {
@@ -309,6 +310,9 @@ func (w *fsmTxn) current(k *api.Kind, o api.Object) (api.Object, error) {
 func (w *fsmTxn) update(k *api.Kind, o api.Object) (api.Object, error) {
 	cur, err := w.current(k, o)
 	if err != nil {
+		return nil, err
+	}
+	if err := validationError(k, validateUpdate(o, cur)); err != nil {
 		return nil, err
 	}
 	m, cm := api.Meta(o), cur.GetMetadata()

@@ -30,7 +30,7 @@ type testFSM struct {
 
 func newTestFSM(t testing.TB) *testFSM {
 	t.Helper()
-	store, hub := NewStore(), NewHub(16)
+	store, hub := NewStore(), NewHub(16, 0)
 	f := &testFSM{t: t, fsm: NewFSM(store, hub, slog.New(slog.DiscardHandler)), store: store, hub: hub}
 	f.create(api.NamespaceKind, &orchv1.Namespace{Metadata: &orchv1.ObjectMeta{Name: "default"}})
 	return f

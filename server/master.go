@@ -26,6 +26,10 @@ import (
 // Version is the orch version, set at build time.
 var Version = "dev"
 
+// DefaultHistoryBytes is the default byte budget of a master's watch history: the
+// objects its events keep (an update keeps the new and the previous state).
+const DefaultHistoryBytes = 64 << 20
+
 // Config configures one master.
 type Config struct {
 	Name            string
@@ -39,6 +43,7 @@ type Config struct {
 
 	// Tuning; zero values are production defaults.
 	HistorySize                                           int
+	HistoryBytes                                          int64 // watch history byte budget
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	SnapshotThreshold                                     uint64
 	SnapshotInterval                                      time.Duration
@@ -79,6 +84,9 @@ func Start(cfg Config) (*Master, error) {
 	if cfg.HistorySize == 0 {
 		cfg.HistorySize = 100_000
 	}
+	if cfg.HistoryBytes <= 0 {
+		cfg.HistoryBytes = DefaultHistoryBytes
+	}
 	log := cfg.Logger.With("master", cfg.Name)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -92,7 +100,7 @@ func Start(cfg Config) (*Master, error) {
 		ln.Close()
 		return nil, err
 	}
-	m := &Master{cfg: cfg, log: log, store: NewStore(), hub: NewHub(cfg.HistorySize), ln: ln,
+	m := &Master{cfg: cfg, log: log, store: NewStore(), hub: NewHub(cfg.HistorySize, cfg.HistoryBytes), ln: ln,
 		url: "http://" + ln.Addr().String(), internalLn: iln, done: make(chan struct{})}
 	fsm := NewFSM(m.store, m.hub, log)
 	m.node, err = consensus.New(consensus.Config{
@@ -139,8 +147,8 @@ func (m *Master) handler() http.Handler {
 	mux := http.NewServeMux()
 	limit := connect.WithReadMaxBytes(MaxRequestBytes)
 	m.api.mountKinds(mux, limit)
-	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}, limit))
-	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}, limit))
+	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}, limit, strictJSON()))
+	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}, limit, strictJSON()))
 	names := append([]string{orchv1connect.ClusterServiceName, orchv1connect.NodeAgentServiceName}, kindServiceNames...)
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

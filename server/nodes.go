@@ -311,15 +311,8 @@ func (m *Master) monitorNodes(ctx context.Context) {
 func (m *Master) runScheduler(ctx context.Context) {
 	sched := scheduler.New()
 	for ctx.Err() == nil {
-		pods, err := m.hub.Subscribe(api.PodKind, m.hub.LastIndex())
-		if err != nil {
-			return
-		}
-		nodes, err := m.hub.Subscribe(api.NodeKind, m.hub.LastIndex())
-		if err != nil {
-			m.hub.Unsubscribe(pods)
-			return
-		}
+		pods := m.hub.SubscribeNow(api.PodKind)
+		nodes := m.hub.SubscribeNow(api.NodeKind)
 		m.scheduleLoop(ctx, sched, pods, nodes)
 		m.hub.Unsubscribe(pods)
 		m.hub.Unsubscribe(nodes)

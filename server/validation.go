@@ -116,6 +116,24 @@ func validateObject(k *api.Kind, o api.Object) field.ErrorList {
 	return errs
 }
 
+// validateUpdate checks what an update may not change, against the stored object.
+// It runs inside the FSM, which alone knows the stored object a write replaces. A
+// pod's node is decided once, by the scheduler's binding or at create: an update that
+// moved a running pod would leave it running on its old node, unseen.
+func validateUpdate(next, cur api.Object) field.ErrorList {
+	var errs field.ErrorList
+	if p, ok := next.(*orchv1.Pod); ok {
+		old, _ := cur.(*orchv1.Pod)
+		if n := p.GetSpec().GetNodeName(); n != old.GetSpec().GetNodeName() {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "nodeName"), n, fieldImmutable))
+		}
+	}
+	return errs
+}
+
+// fieldImmutable is Kubernetes' message for a field an update may not change.
+const fieldImmutable = "field is immutable"
+
 // ---------------------------------------------------------------------------------------------
 // Metadata and shared helpers
 

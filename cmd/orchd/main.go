@@ -73,6 +73,9 @@ other form the cluster, once); start later ones with --join.`,
 			if cfg.DataDir == "" {
 				return fmt.Errorf("--data-dir is required")
 			}
+			if cfg.HistoryBytes <= 0 {
+				return fmt.Errorf("--watch-history-bytes must be positive")
+			}
 			m, err := server.Start(cfg)
 			if err != nil {
 				return err
@@ -89,6 +92,7 @@ other form the cluster, once); start later ones with --join.`,
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many masters see each other")
 	f.StringVar(&join, "join", "", "comma-separated gossip addresses of masters to join")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.Int64Var(&cfg.HistoryBytes, "watch-history-bytes", server.DefaultHistoryBytes, "bytes of objects the watch history keeps (older changes: watches from them relist)")
 	f.StringVar(&cfg.Nodes.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses; each node gets a block of it")
 	f.IntVar(&cfg.Nodes.PodCIDRMaskSize, "node-cidr-mask-size", 24, "size of each node's pod CIDR block")
 	f.DurationVar(&cfg.Nodes.HeartbeatInterval, "node-heartbeat-interval", 10*time.Second, "how often node agents send heartbeats")
