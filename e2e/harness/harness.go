@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,14 +76,26 @@ type Cluster struct {
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr() (string, error) { return FreeAddrOn("127.0.0.1") }
 
-// FreeAddrOn returns host:port with a port free on host right now.
+// FreeAddrOn returns host:port with a port free on host right now, for TCP and UDP
+// (gossip binds both). Ports come from below the kernel's ephemeral range
+// (32768-60999), where an outgoing connection's source port or another test's port-0
+// listener could take the port between this check and the process's bind.
 func FreeAddrOn(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
+	for range 200 {
+		addr := net.JoinHostPort(host, strconv.Itoa(20000+mathrand.IntN(12000)))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr, nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("no free port on %s", host)
 }
 
 // StartMasters starts n masters that form one cluster (--bootstrap-expect n, all joining
