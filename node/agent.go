@@ -93,6 +93,7 @@ type Agent struct {
 	pullMu  sync.Mutex
 	pullErr map[string]pullFailure // by image ref: back-off after failed pulls
 	logs    logRotations
+	metrics *agentMetrics
 }
 
 // New prepares an agent: directories, image store, runtime and network.
@@ -125,6 +126,7 @@ func newAgent(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("node", cfg.Name)
 	a := &Agent{cfg: cfg, log: log, api: newAPIClient(cfg.Servers), workers: map[string]*podWorker{},
 		pullErr: map[string]pullFailure{}, heartbeat: 10 * time.Second}
+	a.metrics = newAgentMetrics(a)
 	var err error
 	if a.images, err = images.New(images.Config{Root: filepath.Join(cfg.DataDir, "images"), Mirrors: cfg.RegistryMirrors,
 		Insecure: cfg.InsecureRegistries, Logger: log.With("component", "images")}); err != nil {

@@ -26,6 +26,7 @@ import (
 func (a *Agent) serveAPI(ctx context.Context, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle(orchv1connect.NewAgentServiceHandler(&agentAPI{a: a}))
+	mux.Handle("GET /metrics", a.metrics.handler())
 	srv := transport.Server(mux)
 	go func() {
 		<-ctx.Done()

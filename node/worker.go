@@ -424,8 +424,10 @@ func (w *podWorker) pullImage(ctx context.Context, pod *orchv1.Pod, c *orchv1.Co
 	w.a.pullMu.Lock()
 	if err != nil {
 		w.a.pullErr[ref] = pullFailure{at: time.Now(), count: f.count + 1, err: err}
+		w.a.metrics.pulls.WithLabelValues("error").Inc()
 	} else {
 		delete(w.a.pullErr, ref)
+		w.a.metrics.pulls.WithLabelValues("ok").Inc()
 	}
 	w.a.pullMu.Unlock()
 	if err != nil {
@@ -445,16 +447,21 @@ func (w *podWorker) start(ctx context.Context, pod *orchv1.Pod, c *orchv1.Contai
 	}
 	spec, err := w.containerSpec(ctx, pod, c, img, n, vols)
 	if err != nil {
+		w.a.metrics.starts.WithLabelValues("config_error").Inc()
 		w.setWaiting(c.GetName(), "CreateContainerConfigError", err.Error())
 		w.a.event(ctx, pod, "Warning", "Failed", "Error: "+err.Error())
 		return 2 * time.Second
 	}
+	started := time.Now()
 	st, err := w.a.rt.Start(ctx, spec)
 	if err != nil {
+		w.a.metrics.starts.WithLabelValues("run_error").Inc()
 		w.setWaiting(c.GetName(), "RunContainerError", err.Error())
 		w.a.event(ctx, pod, "Warning", "Failed", fmt.Sprintf("Error: failed to start container %q: %v", c.GetName(), err))
 		return 2 * time.Second
 	}
+	w.a.metrics.starts.WithLabelValues("ok").Inc()
+	w.a.metrics.startDuration.Observe(time.Since(started).Seconds())
 	w.clearWaiting(c.GetName())
 	w.a.event(ctx, pod, "Normal", "Started", fmt.Sprintf("Started container %s", c.GetName()))
 	w.ensureProbes(pod, c, st.ID, podIP)

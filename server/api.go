@@ -51,6 +51,8 @@ type API struct {
 	BookmarkInterval time.Duration
 	// now is the clock admission uses; tests replace it.
 	now func() time.Time
+	// observeCommit, when set, is told how long each local commit took.
+	observeCommit func(float64)
 
 	mu       sync.Mutex
 	internal map[string]orchv1connect.InternalServiceClient
@@ -164,7 +166,11 @@ func (a *API) propose(ctx context.Context, cmd []byte) (api.Object, error) {
 
 // applyLocal proposes a command on this master, which must lead.
 func (a *API) applyLocal(ctx context.Context, cmd []byte) (api.Object, uint64, error) {
+	start := time.Now()
 	index, resp, err := a.node.Apply(ctx, cmd)
+	if err == nil && a.observeCommit != nil {
+		a.observeCommit(time.Since(start).Seconds())
+	}
 	if err != nil {
 		if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrNoLeader) {
 			return nil, 0, err

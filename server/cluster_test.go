@@ -7,12 +7,14 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -447,5 +449,38 @@ func TestInternalServiceNotOnAPIPort(t *testing.T) {
 	}
 	if err := m.WaitReady(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := context.Background()
+	cms := orchv1connect.NewConfigMapServiceClient(transport.Client(), c.masters[0].URL())
+	for i := range 3 {
+		if _, err := cms.Create(ctx, connect.NewRequest(cm(fmt.Sprintf("m%d", i), nil))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cms.Get(ctx, connect.NewRequest(&orchv1.GetRequest{Name: "missing"}))
+	resp, err := transport.Client().Get(c.masters[0].URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`orch_api_requests_total{code="ok",procedure="orch.v1.ConfigMapService/Create"} 3`,
+		`orch_api_requests_total{code="not_found",procedure="orch.v1.ConfigMapService/Get"} 1`,
+		`orch_raft_is_leader 1`,
+		`orch_api_request_duration_seconds_count{procedure="orch.v1.ConfigMapService/Create"} 3`,
+		`orch_watch_history_events`,
+		`orch_raft_applied_index`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`orch_raft_commit_duration_seconds_count [1-9]`).Match(body) {
+		t.Error("/metrics counts no commits")
 	}
 }

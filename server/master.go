@@ -66,6 +66,7 @@ type Master struct {
 	// The internal port (Raft and master-to-master RPCs), never the API port.
 	internalLn  *transport.InternalListener
 	internalSrv *http.Server
+	metrics     *metrics
 
 	beats        heartbeats
 	leaderMu     sync.Mutex
@@ -118,6 +119,8 @@ func Start(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	m.api = newAPI(m.store, m.hub, m.node, transport.Client(), transport.InternalClient(), log)
+	m.metrics = newMetrics(m)
+	m.api.observeCommit = m.metrics.commit.Observe
 	m.srv = transport.Server(m.handler())
 	m.internalSrv = transport.InternalServer(m.internalHandler())
 	go func() {
@@ -146,9 +149,11 @@ func (m *Master) API() *API { return m.api }
 func (m *Master) handler() http.Handler {
 	mux := http.NewServeMux()
 	limit := connect.WithReadMaxBytes(MaxRequestBytes)
-	m.api.mountKinds(mux, limit)
-	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}, limit, strictJSON()))
-	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}, limit, strictJSON()))
+	counted := connect.WithInterceptors(m.metrics.interceptor())
+	m.api.mountKinds(mux, limit, counted)
+	mux.Handle(orchv1connect.NewClusterServiceHandler(&clusterService{m: m}, limit, counted, strictJSON()))
+	mux.Handle(orchv1connect.NewNodeAgentServiceHandler(&nodeAgentService{m: m}, limit, counted, strictJSON()))
+	mux.Handle("GET /metrics", m.metrics.handler())
 	names := append([]string{orchv1connect.ClusterServiceName, orchv1connect.NodeAgentServiceName}, kindServiceNames...)
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
@@ -181,6 +186,7 @@ func (m *Master) leadershipChanged(leader bool) {
 		m.leaderCancel = nil
 	}
 	m.leaderTerm = 0
+	m.metrics.leaderChanges.Inc()
 	if !leader {
 		m.log.Info("leadership lost")
 		return

@@ -354,6 +354,7 @@ func drain(c chan Event) {
 
 func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) error {
 	pending, infos := schedulingInput(m.store.View())
+	m.metrics.pending.Set(float64(len(pending)))
 	if len(pending) == 0 {
 		return nil
 	}
@@ -367,9 +368,11 @@ func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) e
 		if err != nil {
 			return err
 		}
+		start := time.Now()
 		if _, err := m.api.propose(ctx, cmd); err != nil {
 			return fmt.Errorf("bind %d pods: %w", len(c.Bindings), err)
 		}
+		m.metrics.bindLatency.Observe(time.Since(start).Seconds())
 	}
 	for _, p := range pending {
 		key := p.GetMetadata().GetNamespace() + "/" + p.GetMetadata().GetName()

@@ -68,6 +68,13 @@ func NewHub(capacity int, maxBytes int64) *Hub {
 		advanced: make(chan struct{}), subs: make(map[*Sub]struct{})}
 }
 
+// stats reports the open feeds and the events and bytes the history holds.
+func (h *Hub) stats() (watchers, events int, bytes int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs), h.size, h.bytes
+}
+
 // Sub is one watcher's feed of events of one kind, each with an Index after From.
 type Sub struct {
 	kind *api.Kind
