@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orchd/orch/api"
 	"github.com/orchd/orch/node/probe"
 	"github.com/orchd/orch/node/runtime"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
@@ -244,10 +245,7 @@ func (w *podWorker) ensureProbes(pod *orchv1.Pod, c *orchv1.Container, id, podIP
 				return
 			}
 			w.a.event(ctx, pod, "Normal", "Killing", fmt.Sprintf("Container %s failed %s probe, will be restarted", c.GetName(), kind))
-			grace := 30 * time.Second
-			if g := pod.GetSpec().TerminationGracePeriodSeconds; g != nil {
-				grace = time.Duration(*g) * time.Second
-			}
+			grace := time.Duration(api.PodGracePeriodSeconds(pod)) * time.Second
 			if err := w.a.rt.Stop(ctx, id, grace); err != nil && ctx.Err() == nil {
 				w.a.log.Warn("kill unhealthy container", "container", id, "err", err)
 			}

@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orchd/orch/api"
 	"github.com/orchd/orch/node/images"
 	"github.com/orchd/orch/node/probe"
 	"github.com/orchd/orch/node/runtime"
@@ -219,7 +220,7 @@ func podName(p *orchv1.Pod) string {
 	return p.GetMetadata().GetNamespace() + "/" + p.GetMetadata().GetName()
 }
 
-func isTerminal(phase string) bool { return phase == "Succeeded" || phase == "Failed" }
+func isTerminal(phase string) bool { return phase == api.PodSucceeded || phase == api.PodFailed }
 
 func (w *podWorker) setWaiting(name, reason, msg string) {
 	w.mu.Lock()
@@ -472,10 +473,8 @@ func (w *podWorker) start(ctx context.Context, pod *orchv1.Pod, c *orchv1.Contai
 // the cluster, confirms the deletion. It reports whether the worker is finished.
 func (w *podWorker) terminate(pod *orchv1.Pod, deleted bool) bool {
 	ctx := w.ctx
-	grace := 30 * time.Second
+	grace := time.Duration(api.PodGracePeriodSeconds(pod)) * time.Second
 	if g := pod.GetMetadata().DeletionGracePeriodSeconds; g != nil {
-		grace = time.Duration(*g) * time.Second
-	} else if g := pod.GetSpec().TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
 	w.stopProbes("")

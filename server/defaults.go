@@ -14,7 +14,7 @@ import (
 // Default values, as Kubernetes fills them.
 const (
 	defaultSchedulerName          = "default-scheduler"
-	defaultTerminationGracePeriod = 30
+	defaultTerminationGracePeriod = int32(api.DefaultTerminationGracePeriodSeconds)
 	defaultTerminationMessagePath = "/dev/termination-log"
 	defaultVolumeMode             = 0o644
 	defaultRevisionHistoryLimit   = 10

@@ -390,10 +390,7 @@ func (w *fsmTxn) deleteObject(k *api.Kind, cur api.Object, c *orchv1.DeleteComma
 	now := c.GetNow().AsTime()
 	grace := int64(0)
 	if p, ok := cur.(*orchv1.Pod); ok && w.podNeedsNode(p) {
-		grace = int64(p.GetSpec().GetTerminationGracePeriodSeconds())
-		if p.GetSpec().TerminationGracePeriodSeconds == nil {
-			grace = 30
-		}
+		grace = api.PodGracePeriodSeconds(p)
 		if c.GracePeriodSeconds != nil {
 			grace = max(c.GetGracePeriodSeconds(), 0)
 		}
@@ -421,7 +418,7 @@ func (w *fsmTxn) podNeedsNode(p *orchv1.Pod) bool {
 	if node == "" {
 		return false
 	}
-	if ph := p.GetStatus().GetPhase(); ph == "Succeeded" || ph == "Failed" {
+	if api.PodTerminal(p) {
 		return false
 	}
 	_, ok := w.get(api.NodeKind, node)

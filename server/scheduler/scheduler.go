@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/orchd/orch/api"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
@@ -63,10 +64,7 @@ func (ni *NodeInfo) assume(p *orchv1.Pod) {
 }
 
 // Terminal reports whether a pod has finished (Succeeded or Failed).
-func Terminal(p *orchv1.Pod) bool {
-	ph := p.GetStatus().GetPhase()
-	return ph == "Succeeded" || ph == "Failed"
-}
+func Terminal(p *orchv1.Pod) bool { return api.PodTerminal(p) }
 
 func quantity(s string, milli bool) int64 {
 	if s == "" {
