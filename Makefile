@@ -59,7 +59,8 @@ e2e: system-deps build ## The end-to-end suite alone: real orchd processes (root
 	ORCH_BIN=$(BIN) go test -count=1 -timeout 30m -v $(GO_TEST_FLAGS) ./e2e/...
 
 .PHONY: bench
-bench: build ## Benchmarks; prints JSON lines
+bench: build ## Benchmarks; prints JSON lines (installs etcd-server, the Raft write peer)
+	@hack/apt-deps.sh $(APT_PACKAGES) etcd-server
 	@ORCH_BIN=$(BIN) go run ./hack/bench
 
 .PHONY: proto

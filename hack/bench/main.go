@@ -1,7 +1,8 @@
 // Command bench measures orch and prints one JSON line per result (`make bench`).
 //   - api: ConfigMap creates of 1 KiB through the Connect API against 3 masters (real
 //     orchd processes on loopback), with 1, 16 and 128 concurrent clients spread over the
-//     masters.
+//     masters; then the same writes (1 KiB puts) to a 3-member etcd (Debian's etcd-server)
+//     on the same disk, and the ratios orch/etcd.
 //   - pods: pod create → Running latency on a real worker with the image cached, at 1
 //     and 20 pods/s (root).
 //   - container: container start time alone, through the runtime (root).
@@ -101,13 +102,25 @@ func run(duration time.Duration, levels string) error {
 		return err
 	}
 	defer c.Close()
+	e, err := startEtcd(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no etcd peer run:", err)
+	} else {
+		defer e.close()
+	}
 	value := strings.Repeat("x", 1024)
 	for i, l := range strings.Split(levels, ",") {
 		var n int
 		if _, err := fmt.Sscanf(l, "%d", &n); err != nil || n <= 0 {
 			return fmt.Errorf("bad concurrency %q", l)
 		}
-		emit(createBench(c, n, duration, value, fmt.Sprintf("b%d", i)))
+		o := createBench(c, n, duration, value, fmt.Sprintf("b%d", i))
+		emit(o)
+		if e != nil {
+			et := etcdPutBench(e, n, duration, value, fmt.Sprintf("b%d", i))
+			emit(et)
+			emit(compare(o, et))
+		}
 	}
 	return nil
 }
@@ -145,12 +158,6 @@ func createBench(c *harness.Cluster, clients int, d time.Duration, value, prefix
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
-	}
 	return result{Bench: "api_create_configmap_1k", Masters: len(c.Masters), Clients: clients, Ops: len(lat), Errors: errs.Load(),
-		Seconds: elapsed, OpsPerSec: float64(len(lat)) / elapsed, P50ms: pct(0.50), P99ms: pct(0.99), CPUs: runtime.NumCPU()}
+		Seconds: elapsed, OpsPerSec: float64(len(lat)) / elapsed, P50ms: percentile(lat, 0.50), P99ms: percentile(lat, 0.99), CPUs: runtime.NumCPU()}
 }
