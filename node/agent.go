@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -436,6 +437,25 @@ func (a *Agent) removeContainer(ctx context.Context, id string, grace time.Durat
 	if err := a.images.Unmount(a.rootfsDir(id)); err != nil {
 		a.log.Warn("unmount rootfs", "container", id, "err", err)
 	}
+	if uid, name, attempt, ok := splitContainerID(id); ok {
+		if err := a.vols.CleanSubPaths(uid, name, attempt); err != nil {
+			a.log.Warn("remove subPath mounts", "container", id, "err", err)
+		}
+	}
+}
+
+// splitContainerID is the inverse of containerID.
+func splitContainerID(id string) (uid, name string, attempt int, ok bool) {
+	uid = podUIDOf(id)
+	i := strings.LastIndexByte(id, '-')
+	if uid == "" || i <= len(uid)+1 {
+		return "", "", 0, false
+	}
+	attempt, err := strconv.Atoi(id[i+1:])
+	if err != nil || attempt < 0 {
+		return "", "", 0, false
+	}
+	return uid, id[len(uid)+1 : i], attempt, true
 }
 
 // imageGCLoop removes images no pod of this node uses any more, every ImageGCPeriod.

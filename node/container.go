@@ -55,18 +55,26 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 		{Source: filepath.Join(etc, "hosts"), Destination: "/etc/hosts", Type: "bind"},
 		{Source: filepath.Join(etc, "hostname"), Destination: "/etc/hostname", Type: "bind"},
 	}
-	for _, vm := range c.GetVolumeMounts() {
+	for i, vm := range c.GetVolumeMounts() {
 		src, ok := vols[vm.GetName()]
 		if !ok {
 			return runtime.Spec{}, fmt.Errorf("volumeMount %q: no volume of that name", vm.GetName())
 		}
-		if sp := vm.GetSubPath(); sp != "" {
-			src = filepath.Join(src, sp)
-			if err := os.MkdirAll(src, 0o755); err != nil && !os.IsExist(err) {
-				return runtime.Spec{}, fmt.Errorf("volumeMount %q subPath: %w", vm.GetName(), err)
+		sp := vm.GetSubPath()
+		if expr := vm.GetSubPathExpr(); expr != "" {
+			if sp, err = volumes.ExpandSubPathExpr(expr, env); err != nil {
+				return runtime.Spec{}, fmt.Errorf("volumeMount %q: %w", vm.GetName(), err)
 			}
 		}
-		mounts = append(mounts, runtime.Mount{Source: src, Destination: vm.GetMountPath(), Type: "bind", ReadOnly: vm.GetReadOnly()})
+		if sp != "" {
+			// The runtime gets the agent's staging mount of what the subPath resolved to
+			// beneath the volume, never a path the container could have redirected.
+			src, err = w.a.vols.PrepareSubPath(volumes.SubPath{PodUID: w.uid, Container: c.GetName(), Attempt: n, Index: i, VolumePath: src, Path: sp})
+			if err != nil {
+				return runtime.Spec{}, fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", vm.GetName(), c.GetName(), err)
+			}
+		}
+		mounts = append(mounts, runtime.Mount{Source: src, Destination: vm.GetMountPath(), Type: "bind", ReadOnly: volumes.MountReadOnly(pod, vm)})
 	}
 	logPath := w.logPath(c.GetName(), n)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {

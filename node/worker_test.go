@@ -143,3 +143,21 @@ func TestContainerIDs(t *testing.T) {
 		t.Error("a foreign container ID parsed as a pod's")
 	}
 }
+
+func TestSplitContainerID(t *testing.T) {
+	const uid = "0b6f3c1e-8d2a-4c59-9f0e-3a1b2c3d4e5f"
+	for _, tc := range []struct {
+		name    string
+		attempt int
+	}{{"app", 0}, {"my-side-car", 12}} {
+		uid2, name, attempt, ok := splitContainerID(containerID(uid, tc.name, tc.attempt))
+		if !ok || uid2 != uid || name != tc.name || attempt != tc.attempt {
+			t.Errorf("%s/%d: got %q %q %d %v", tc.name, tc.attempt, uid2, name, attempt, ok)
+		}
+	}
+	for _, id := range []string{"", "not-ours", uid + "-app", uid + "-app-x", uid + "--1"} {
+		if _, _, _, ok := splitContainerID(id); ok {
+			t.Errorf("%q: accepted", id)
+		}
+	}
+}

@@ -949,8 +949,13 @@ func validateContainer(c *orchv1.Container, init bool, vols, names, hostPorts ma
 		if m.GetSubPath() != "" {
 			errs = append(errs, validateLocalPath(m.GetSubPath(), mp.Child("subPath"))...)
 		}
-		if m.GetSubPathExpr() != "" && m.GetSubPath() != "" {
-			errs = append(errs, field.Invalid(mp.Child("subPathExpr"), m.GetSubPathExpr(), "subPathExpr and subPath are mutually exclusive"))
+		if m.GetSubPathExpr() != "" {
+			if m.GetSubPath() != "" {
+				errs = append(errs, field.Invalid(mp.Child("subPathExpr"), m.GetSubPathExpr(), "subPathExpr and subPath are mutually exclusive"))
+			}
+			// As in Kubernetes the unexpanded form is checked here; the node checks the
+			// expanded one again before it mounts anything.
+			errs = append(errs, validateLocalPath(m.GetSubPathExpr(), mp.Child("subPathExpr"))...)
 		}
 		if m.MountPropagation != nil {
 			errs = append(errs, validateEnum(m.GetMountPropagation(), []string{"None", "HostToContainer", "Bidirectional"}, mp.Child("mountPropagation"))...)

@@ -346,6 +346,15 @@ func TestValidateInvalidObjects(t *testing.T) {
 		{"mountPath duplicate", ctr(func(c *orchv1.Container) {
 			c.VolumeMounts = append(c.VolumeMounts, &orchv1.VolumeMount{Name: "cache", MountPath: "/cache"})
 		}), []fe{{"spec.containers[0].volumeMounts[1].mountPath", errInvalid}}},
+		{"subPath absolute", ctr(func(c *orchv1.Container) { c.VolumeMounts[0].SubPath = "/etc" }), []fe{{"spec.containers[0].volumeMounts[0].subPath", errInvalid}}},
+		{"subPath backsteps", ctr(func(c *orchv1.Container) { c.VolumeMounts[0].SubPath = "a/../../etc" }), []fe{{"spec.containers[0].volumeMounts[0].subPath", errInvalid}}},
+		{"subPath is only ..", ctr(func(c *orchv1.Container) { c.VolumeMounts[0].SubPath = ".." }), []fe{{"spec.containers[0].volumeMounts[0].subPath", errInvalid}}},
+		{"subPathExpr absolute", ctr(func(c *orchv1.Container) { c.VolumeMounts[0].SubPathExpr = "/$(POD_NAME)" }), []fe{{"spec.containers[0].volumeMounts[0].subPathExpr", errInvalid}}},
+		{"subPathExpr backsteps", ctr(func(c *orchv1.Container) { c.VolumeMounts[0].SubPathExpr = "$(POD_NAME)/.." }), []fe{{"spec.containers[0].volumeMounts[0].subPathExpr", errInvalid}}},
+		{"subPath and subPathExpr", ctr(func(c *orchv1.Container) {
+			c.VolumeMounts[0].SubPath = "a"
+			c.VolumeMounts[0].SubPathExpr = "$(POD_NAME)"
+		}), []fe{{"spec.containers[0].volumeMounts[0].subPathExpr", errInvalid}}},
 		{"volume without source", pod(func(p *orchv1.Pod) { p.Spec.Volumes[0].EmptyDir = nil }), []fe{{"spec.volumes[0]", errRequired}}},
 		{"volume two sources", pod(func(p *orchv1.Pod) { p.Spec.Volumes[0].HostPath = &orchv1.HostPathVolumeSource{Path: "/x"} }), []fe{{"spec.volumes[0].hostPath", errForbidden}}},
 		{"volume name duplicate", pod(func(p *orchv1.Pod) {
@@ -591,6 +600,19 @@ func TestValidationErrorMessages(t *testing.T) {
 	errs = admitForTest(pod(func(p *orchv1.Pod) { p.Spec.Volumes[0].EmptyDir = nil }))
 	if got, want := errs.ToAggregate().Error(), "spec.volumes[0]: Required value: must specify a volume type"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	errs = admitForTest(ctr(func(c *orchv1.Container) { c.VolumeMounts[0].SubPath = "/etc" }))
+	if got, want := errs.ToAggregate().Error(), `spec.containers[0].volumeMounts[0].subPath: Invalid value: "/etc": must be a relative path`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// Nested relative subPath and subPathExpr values are fine.
+	for _, f := range []func(*orchv1.VolumeMount){
+		func(m *orchv1.VolumeMount) { m.SubPath = "a/b..c/d" },
+		func(m *orchv1.VolumeMount) { m.SubPathExpr = "logs/$(POD_NAME)" },
+	} {
+		if errs := admitForTest(ctr(func(c *orchv1.Container) { f(c.VolumeMounts[0]) })); len(errs) != 0 {
+			t.Errorf("want no errors, got %v", errs.ToAggregate())
+		}
 	}
 	errs = admitForTest(ctr(func(c *orchv1.Container) { c.Image = "" }))
 	if got, want := errs.ToAggregate().Error(), "spec.containers[0].image: Required value"; got != want {

@@ -271,8 +271,9 @@ func setupHostPath(hp *orchv1.HostPathVolumeSource) (string, error) {
 	}
 }
 
-// Teardown unmounts every tmpfs of the pod and removes root/<podUID>. It is idempotent. It
-// refuses to remove the directory while any other mount is left under it.
+// Teardown unmounts the pod's subPath staging mounts and every tmpfs of the pod, and
+// removes root/<podUID>. It is idempotent. It refuses to remove the directory while any
+// other mount is left under it.
 func (m *Manager) Teardown(podUID string) error {
 	dir, err := m.podDir(podUID)
 	if err != nil {
@@ -281,6 +282,11 @@ func (m *Manager) Teardown(podUID string) error {
 	defer m.lock(podUID)()
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	// subPath staging mounts first: they are bind mounts of volume contents, and nothing
+	// may be removed through them.
+	if err := removeStagingTree(filepath.Join(dir, subPathsDirName)); err != nil {
+		return fmt.Errorf("teardown pod %s: %w", podUID, err)
 	}
 	if err := unmountTmpfsUnder(dir); err != nil {
 		return fmt.Errorf("teardown pod %s: %w", podUID, err)
@@ -325,4 +331,21 @@ func modeOr(m *int32, def os.FileMode) os.FileMode {
 		return def
 	}
 	return os.FileMode(*m) & os.ModePerm
+}
+
+// MountReadOnly reports whether a volumeMount of pod is mounted read-only into its
+// container. configMap, secret, downwardAPI and projected volumes always are, whatever the
+// volumeMount says (as in Kubernetes since 1.10): their contents are the agent's, which
+// replaces them atomically on the host side, and a container must not change them.
+// emptyDir and hostPath volumes follow volumeMount.readOnly.
+func MountReadOnly(pod *orchv1.Pod, vm *orchv1.VolumeMount) bool {
+	if vm.GetReadOnly() {
+		return true
+	}
+	for _, v := range pod.GetSpec().GetVolumes() {
+		if v.GetName() == vm.GetName() {
+			return v.GetConfigMap() != nil || v.GetSecret() != nil || v.GetDownwardApi() != nil || v.GetProjected() != nil
+		}
+	}
+	return false
 }
