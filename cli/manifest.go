@@ -351,9 +351,10 @@ func joinPath(path, name string) string {
 }
 
 // normalizeMessage prepares decoded JSON for protojson as Kubernetes would read it,
-// guided by the message descriptor: numbers and booleans where the field is a string
-// (quantities such as `cpu: 1`, label values such as `version: 2`) become strings, nulls
-// are dropped, and unknown fields are errors naming their full path.
+// guided by the message descriptor: numbers where the field is a string (quantities such
+// as `cpu: 1`, label values such as `version: 2`) become strings, nulls are dropped, and
+// unknown fields and booleans where a string is expected are errors naming their full
+// path.
 func normalizeMessage(path string, v any, md protoreflect.MessageDescriptor) (any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -460,7 +461,7 @@ func normalizeValue(path string, v any, fd protoreflect.FieldDescriptor) (any, e
 		case json.Number:
 			return x.String(), nil
 		case bool:
-			return strconv.FormatBool(x), nil
+			return nil, fmt.Errorf("%s: expected a string, got a boolean (YAML reads unquoted y, yes, on and true as booleans: quote the value)", path)
 		}
 		return nil, mismatch("a string")
 	case protoreflect.BytesKind:

@@ -106,7 +106,6 @@ metadata:
   name: q
   labels:
     version: 2
-    enabled: true
 spec:
   containers:
   - name: c
@@ -130,7 +129,7 @@ spec:
 	if got := c.GetResources().GetRequests(); got["cpu"] != "0.5" || len(got) != 1 {
 		t.Errorf("requests = %v", got)
 	}
-	if got := p.GetMetadata().GetLabels(); got["version"] != "2" || got["enabled"] != "true" {
+	if got := p.GetMetadata().GetLabels(); got["version"] != "2" {
 		t.Errorf("labels = %v", got)
 	}
 	if got := c.GetEnv()[0].GetValue(); got != "8080" {
@@ -189,6 +188,11 @@ spec:
 	decodeErr(t, "x.yaml", "- a\n- b\n", "must be an object")
 	decodeErr(t, "x.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: two\n", `spec.replicas: expected a number, got "two"`)
 	decodeErr(t, "x.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: 3\n", "spec.hostNetwork: expected a boolean")
+	// YAML reads an unquoted y, yes, on or true as a boolean; where a string is expected
+	// that is refused, as the Kubernetes API server does, not stored as "true".
+	decodeErr(t, "x.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: b\n    volumeMounts:\n    - {name: v, mountPath: /v, subPath: y}\n",
+		"spec.containers[0].volumeMounts[0].subPath: expected a string, got a boolean")
+	decodeErr(t, "x.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {enabled: true}}\n", "metadata.labels.enabled: expected a string, got a boolean")
 	decodeErr(t, "x.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: [1]\n", "spec: expected an object")
 }
 
