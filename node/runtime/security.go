@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -32,9 +33,25 @@ var knownCaps = []string{
 	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
-// allCaps returns the capabilities this kernel has (all known ones when it does not say):
-// what "ALL" and privileged grant, as containerd's list of the current process's.
-func allCaps() []string {
+// allCaps returns the capabilities this process has, which are what "ALL" and
+// privileged grant, as containerd's (a container cannot get more than its runtime has).
+// When that cannot be read: every capability this kernel knows.
+var allCaps = sync.OnceValue(func() []string {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil {
+					var out []string
+					for i, c := range knownCaps {
+						if mask&(1<<i) != 0 {
+							out = append(out, c)
+						}
+					}
+					return out
+				}
+			}
+		}
+	}
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return slices.Clone(knownCaps)
@@ -44,7 +61,7 @@ func allCaps() []string {
 		return slices.Clone(knownCaps)
 	}
 	return slices.Clone(knownCaps[:last+1])
-}
+})
 
 // capName normalises a capability name as containerd does: upper case, "CAP_" prefixed.
 func capName(c string) (string, error) {
@@ -65,7 +82,7 @@ func capName(c string) (string, error) {
 func Capabilities(s Spec) ([]string, error) {
 	all := allCaps()
 	if s.Privileged {
-		return all, nil
+		return slices.Clone(all), nil
 	}
 	set := map[string]bool{}
 	for _, c := range defaultCaps {
