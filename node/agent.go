@@ -67,6 +67,12 @@ type Config struct {
 	// ImageGCPeriod is how often unused images are removed (default 5 min).
 	ImageGCPeriod time.Duration
 
+	// SeccompDefault (default true, as the kubelet's --seccomp-default) gives containers
+	// that ask for no seccomp profile RuntimeDefault; false leaves them Unconfined.
+	SeccompDefault *bool
+	// SeccompProfileRoot holds the Localhost seccomp profiles (default DataDir/seccomp).
+	SeccompProfileRoot string
+
 	// RemoveBridge makes Reset delete the pod bridge too.
 	RemoveBridge bool
 
@@ -74,6 +80,8 @@ type Config struct {
 	ResyncPeriod time.Duration
 	Logger       *slog.Logger
 }
+
+func (c *Config) seccompDefault() bool { return c.SeccompDefault == nil || *c.SeccompDefault }
 
 // Agent is a running worker agent.
 type Agent struct {
@@ -124,7 +132,19 @@ func newAgent(cfg Config) (*Agent, error) {
 	if cfg.CNIConfDir == "" {
 		cfg.CNIConfDir = filepath.Join(cfg.DataDir, "cni", "net.d")
 	}
+	if cfg.SeccompProfileRoot == "" {
+		cfg.SeccompProfileRoot = filepath.Join(cfg.DataDir, "seccomp")
+	}
+	if err := os.MkdirAll(cfg.SeccompProfileRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("seccomp profile root: %w", err)
+	}
 	log := cfg.Logger.With("node", cfg.Name)
+	if ok, version := runtime.SeccompSupported(); !ok {
+		log.Error("this orchd was built without seccomp support: every container that would get a seccomp profile " +
+			"(RuntimeDefault by default) is refused; rebuild with libseccomp-dev installed (make build), or run with --seccomp-default=false")
+	} else {
+		log.Debug("seccomp", "libseccomp", version, "default", cfg.seccompDefault())
+	}
 	a := &Agent{cfg: cfg, log: log, api: newAPIClient(cfg.Servers), workers: map[string]*podWorker{},
 		pullErr: map[string]pullFailure{}, heartbeat: 10 * time.Second}
 	a.metrics = newAgentMetrics(a)
@@ -201,7 +221,8 @@ func (a *Agent) nodeObject() *orchv1.Node {
 	}
 	res := map[string]string{"cpu": cpu, "memory": mem, "pods": strconv.Itoa(pods)}
 	hostname, _ := os.Hostname()
-	n := &orchv1.Node{Metadata: &orchv1.ObjectMeta{Name: a.cfg.Name, Labels: labels}, Status: &orchv1.NodeStatus{
+	n := &orchv1.Node{Metadata: &orchv1.ObjectMeta{Name: a.cfg.Name, Labels: labels,
+		Annotations: map[string]string{securityAnnotation: a.securityStatus()}}, Status: &orchv1.NodeStatus{
 		Capacity: res, Allocatable: res,
 		NodeInfo: &orchv1.NodeSystemInfo{KubeletVersion: Version, OperatingSystem: "linux", Architecture: goruntime.GOARCH,
 			ContainerRuntimeVersion: "orch-libcontainer://" + Version, KernelVersion: kernelVersion()},

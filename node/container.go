@@ -41,14 +41,9 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 	if cwd == "" {
 		cwd = img.WorkingDir
 	}
-	uid, gid := imageUser(img.User)
-	if sc := c.GetSecurityContext(); sc != nil {
-		if sc.RunAsUser != nil {
-			uid = uint32(sc.GetRunAsUser())
-		}
-		if sc.RunAsGroup != nil {
-			gid = uint32(sc.GetRunAsGroup())
-		}
+	sec, err := w.a.containerSecurity(pod, c, img.User, rootfs)
+	if err != nil {
+		return runtime.Spec{}, err
 	}
 	etc := filepath.Join(w.a.podDir(w.uid), "etc")
 	mounts := []runtime.Mount{
@@ -85,12 +80,13 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 		hostname = pod.GetMetadata().GetName()
 	}
 	netns, _ := w.a.net.Status(w.uid)
-	return runtime.Spec{
-		ID: id, Rootfs: rootfs, Args: args, Env: mergeEnv(img.Env, env), Cwd: cwd, UID: uid, GID: gid,
+	spec := runtime.Spec{
+		ID: id, Rootfs: rootfs, Args: args, Env: mergeEnv(img.Env, env), Cwd: cwd,
 		Hostname: hostname, NetNS: netns.NetNS, Mounts: mounts, Resources: resources(c),
 		CgroupParent: "orch/pod-" + w.uid, LogPath: logPath,
-		ReadonlyRootfs: c.GetSecurityContext().GetReadOnlyRootFilesystem(),
-	}, nil
+	}
+	sec.apply(&spec) // user, groups, capabilities, seccomp, sysctls, privileges
+	return spec, nil
 }
 
 func (w *podWorker) logPath(container string, attempt int) string {
@@ -123,19 +119,6 @@ func mergeEnv(base, over []string) []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-func imageUser(u string) (uint32, uint32) {
-	user, group, _ := strings.Cut(u, ":")
-	uid, err := strconv.ParseUint(user, 10, 32)
-	if err != nil {
-		return 0, 0
-	}
-	gid, err := strconv.ParseUint(group, 10, 32)
-	if err != nil {
-		gid = uid
-	}
-	return uint32(uid), uint32(gid)
 }
 
 // resources maps requests and limits to cgroup settings as the kubelet does: cpu

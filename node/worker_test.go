@@ -54,14 +54,6 @@ func TestResources(t *testing.T) {
 	}
 }
 
-func TestImageUser(t *testing.T) {
-	for in, want := range map[string][2]uint32{"": {0, 0}, "1000": {1000, 1000}, "1000:50": {1000, 50}, "nobody": {0, 0}} {
-		if u, g := imageUser(in); u != want[0] || g != want[1] {
-			t.Errorf("imageUser(%q) = %d:%d, want %d:%d", in, u, g, want[0], want[1])
-		}
-	}
-}
-
 // attemptStates numbers states as attempts first, first+1, ... of container c.
 func attemptStates(first int, sts ...runtime.State) []runtime.State {
 	for i := range sts {

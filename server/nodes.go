@@ -205,6 +205,13 @@ func (m *Master) registerNode(ctx context.Context, in *orchv1.Node) (*orchv1.Nod
 			labels[k] = v
 		}
 		n.Metadata.Labels = labels
+		// What the agent reports of itself (e.g. orch.dev/security) follows a restart.
+		for k, v := range in.GetMetadata().GetAnnotations() {
+			if n.Metadata.Annotations == nil {
+				n.Metadata.Annotations = map[string]string{}
+			}
+			n.Metadata.Annotations[k] = v
+		}
 		if n.Spec == nil {
 			n.Spec = &orchv1.NodeSpec{}
 		}

@@ -58,6 +58,7 @@ func validateObject(k *api.Kind, o api.Object) field.ErrorList {
 		errs = append(errs, validateNode(x)...)
 	case *orchv1.Pod:
 		errs = append(errs, validatePodSpec(x.GetSpec(), specPath)...)
+		errs = append(errs, validateAppArmor(x.GetMetadata(), x.GetSpec(), field.NewPath("metadata", "annotations"))...)
 	case *orchv1.Service:
 		errs = append(errs, validateServiceSpec(x.GetSpec(), specPath)...)
 	case *orchv1.Endpoints:
@@ -548,6 +549,7 @@ func validatePodTemplate(t *orchv1.PodTemplateSpec, p *field.Path, extraVolumes 
 		return field.ErrorList{field.Required(p, "")}
 	}
 	errs := validateTemplateMeta(t.GetMetadata(), p.Child("metadata"))
+	errs = append(errs, validateAppArmor(t.GetMetadata(), t.GetSpec(), p.Child("metadata", "annotations"))...)
 	return append(errs, validatePodSpecVolumes(t.GetSpec(), p.Child("spec"), extraVolumes)...)
 }
 
@@ -574,6 +576,7 @@ func validatePodSpecVolumes(s *orchv1.PodSpec, p *field.Path, extraVolumes []str
 	for i, c := range s.GetContainers() {
 		errs = append(errs, validateContainer(c, false, vols, names, hostPorts, p.Child("containers").Index(i))...)
 	}
+	errs = append(errs, validatePodSecurity(s, p)...)
 	errs = append(errs, validateEnum(s.GetRestartPolicy(), supportedRestartPolicies, p.Child("restartPolicy"))...)
 	errs = append(errs, validateEnum(s.GetDnsPolicy(), supportedDNSPolicies, p.Child("dnsPolicy"))...)
 	if s.GetDnsPolicy() == "None" && len(s.GetDnsConfig().GetNameservers()) == 0 {

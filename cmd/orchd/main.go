@@ -225,6 +225,7 @@ func nodeCommand() *cobra.Command {
 	var cfg node.Config
 	var servers, level string
 	var labels, mirrors []string
+	seccompDefault := true
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a worker agent",
@@ -244,6 +245,7 @@ Needs root. Containers keep running when the agent stops; a restarted agent adop
 			if cfg.RegistryMirrors, err = keyValues(mirrors, "--registry-mirror"); err != nil {
 				return err
 			}
+			cfg.SeccompDefault = &seccompDefault
 			a, err := node.New(cfg)
 			if err != nil {
 				return err
@@ -271,6 +273,8 @@ Needs root. Containers keep running when the agent stops; a restarted agent adop
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "address to report and serve the agent API on (default: first non-loopback IPv4)")
 	f.IntVar(&cfg.ListenPort, "port", 10250, "port of the agent API (logs, exec)")
 	f.Int64Var(&cfg.ContainerLogMaxSize, "container-log-max-size", 10<<20, "rotate a container's log past this many bytes (-1: never)")
+	f.BoolVar(&seccompDefault, "seccomp-default", true, "give containers that ask for no seccomp profile RuntimeDefault (false: Unconfined)")
+	f.StringVar(&cfg.SeccompProfileRoot, "seccomp-profile-root", "", "directory of Localhost seccomp profiles (default DATA_DIR/seccomp)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

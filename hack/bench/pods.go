@@ -35,6 +35,9 @@ type latencyResult struct {
 	Skipped   string  `json:"skipped,omitempty"`
 	Failures  int     `json:"failures,omitempty"`
 	ImageNote string  `json:"image,omitempty"`
+	// Seccomp is the container's seccomp profile; RatioP50 its p50 over the unconfined one.
+	Seccomp  string  `json:"seccomp,omitempty"`
+	RatioP50 float64 `json:"ratio_p50,omitempty"`
 }
 
 func percentiles(lat []time.Duration) (p50, p99, mx float64) {
@@ -239,22 +242,41 @@ func containerBench() error {
 	if err != nil {
 		return err
 	}
-	var lat []time.Duration
+	// Without a filter and with the RuntimeDefault profile, interleaved so both see the
+	// same machine.
+	profiles := []string{orchruntime.SeccompUnconfined}
+	if ok, _ := orchruntime.SeccompSupported(); ok {
+		profiles = append(profiles, orchruntime.SeccompRuntimeDefault)
+	} else {
+		emit(latencyResult{Bench: "container_start", Seccomp: orchruntime.SeccompRuntimeDefault, Skipped: "built without seccomp support"})
+	}
+	lat := map[string][]time.Duration{}
 	const n = 30
 	for i := range n {
-		id := fmt.Sprintf("orch-test-bench-%d", i)
-		t0 := time.Now()
-		_, err := rt.Start(context.Background(), orchruntime.Spec{ID: id, Rootfs: rootfs, Args: []string{"sleep", "60"},
-			CgroupParent: "orch-test-bench", LogPath: filepath.Join(dir, id+".log")})
-		d := time.Since(t0)
-		if err != nil {
-			return fmt.Errorf("start %s: %w", id, err)
+		for _, prof := range profiles {
+			id := fmt.Sprintf("orch-test-bench-%d-%s", i, prof)
+			t0 := time.Now()
+			_, err := rt.Start(context.Background(), orchruntime.Spec{ID: id, Rootfs: rootfs, Args: []string{"sleep", "60"},
+				CgroupParent: "orch-test-bench", LogPath: filepath.Join(dir, id+".log"), Seccomp: prof})
+			d := time.Since(t0)
+			if err != nil {
+				return fmt.Errorf("start %s: %w", id, err)
+			}
+			lat[prof] = append(lat[prof], d)
+			rt.Stop(context.Background(), id, 0)
+			rt.Remove(id)
 		}
-		lat = append(lat, d)
-		rt.Stop(context.Background(), id, 0)
-		rt.Remove(id)
 	}
-	p50, p99, mx := percentiles(lat)
-	emit(latencyResult{Bench: "container_start", N: len(lat), P50ms: p50, P99ms: p99, MaxMs: mx, CPUs: runtime.NumCPU()})
+	var base float64
+	for _, prof := range profiles {
+		p50, p99, mx := percentiles(lat[prof])
+		r := latencyResult{Bench: "container_start", N: len(lat[prof]), P50ms: p50, P99ms: p99, MaxMs: mx, CPUs: runtime.NumCPU(), Seccomp: prof}
+		if prof == orchruntime.SeccompUnconfined {
+			base = p50
+		} else if base > 0 {
+			r.RatioP50 = p50 / base
+		}
+		emit(r)
+	}
 	return nil
 }

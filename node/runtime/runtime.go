@@ -86,6 +86,25 @@ type Spec struct {
 	CgroupParent   string
 	LogPath        string // stdout and stderr are appended here
 	ReadonlyRootfs bool
+
+	// AdditionalGIDs are the supplementary groups of the container's processes.
+	AdditionalGIDs []uint32
+	// Privileged gives every capability and every host device, and lifts the masked and
+	// read-only paths and any seccomp filter.
+	Privileged bool
+	// NoNewPrivileges sets no_new_privs (allowPrivilegeEscalation: false).
+	NoNewPrivileges bool
+	// CapAdd and CapDrop change the default capability set as containerd does: "ALL" in
+	// CapAdd grants every capability, "ALL" in CapDrop starts from none; names are
+	// case-insensitive, with or without the "CAP_" prefix.
+	CapAdd, CapDrop []string
+	// Seccomp is the seccomp profile: "" or SeccompUnconfined for none,
+	// SeccompRuntimeDefault for the runtime's default profile, SeccompLocalhost for
+	// SeccompProfile (JSON in the OCI or Docker format).
+	Seccomp        string
+	SeccompProfile []byte
+	// Sysctls are set in the container's namespaces before its process starts.
+	Sysctls map[string]string
 }
 
 // Status is a container's lifecycle phase.
@@ -586,6 +605,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, args, env []string, stdin
 		Stdout: stdout,
 		Stderr: stderr,
 	}
+	p.AdditionalGroups = additionalGroups(s) // those of the container's init
 	if err := c.Run(p); err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}

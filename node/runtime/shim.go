@@ -167,6 +167,7 @@ func startContainer(root, id string) (*libcontainer.Container, *libcontainer.Pro
 		Stderr: logf,
 		Init:   true,
 	}
+	p.AdditionalGroups = additionalGroups(s) // libcontainer takes them from the process only
 	// Known from Create on; a failed start empties libcontainer's copy.
 	var paths map[string]string
 	if lcs, err := c.State(); err == nil {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,13 +11,6 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-// defaultCaps is Docker's default capability set.
-var defaultCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -37,8 +31,9 @@ func processCwd(cwd string) string {
 
 // ociSpec builds the OCI runtime spec of s, starting from runc's example (masked and
 // read-only paths, standard mounts, a deny-all device rule that libcontainer completes
-// with its default allow list) with Docker's default capabilities.
-func ociSpec(s Spec) *specs.Spec {
+// with its default allow list) with containerd's default capabilities changed by
+// s.CapAdd and s.CapDrop, and s's seccomp profile, sysctls and privileges.
+func ociSpec(s Spec) (*specs.Spec, error) {
 	o := specconv.Example()
 	o.Root = &specs.Root{Path: s.Rootfs, Readonly: s.ReadonlyRootfs}
 	o.Hostname = s.Hostname
@@ -53,13 +48,18 @@ func ociSpec(s Spec) *specs.Spec {
 	p.Args = s.Args
 	p.Env = processEnv(s.Env)
 	p.Cwd = processCwd(s.Cwd)
-	p.User = specs.User{UID: s.UID, GID: s.GID}
-	p.NoNewPrivileges = false // as Docker and Kubernetes (allowPrivilegeEscalation) default
-	p.Rlimits = nil           // inherit the agent's
+	p.User = specs.User{UID: s.UID, GID: s.GID, AdditionalGids: slices.Clone(s.AdditionalGIDs)}
+	// false unless asked: as Docker and Kubernetes (allowPrivilegeEscalation) default.
+	p.NoNewPrivileges = s.NoNewPrivileges
+	p.Rlimits = nil // inherit the agent's
+	caps, err := Capabilities(s)
+	if err != nil {
+		return nil, err
+	}
 	p.Capabilities = &specs.LinuxCapabilities{
-		Bounding:  defaultCaps,
-		Permitted: defaultCaps,
-		Effective: defaultCaps,
+		Bounding:  caps,
+		Permitted: caps,
+		Effective: caps,
 	}
 
 	for _, m := range s.Mounts {
@@ -109,15 +109,39 @@ func ociSpec(s Spec) *specs.Spec {
 	if res.PidsLimit > 0 {
 		l.Resources.Pids = &specs.LinuxPids{Limit: &res.PidsLimit}
 	}
-	return o
+	if len(s.Sysctls) > 0 {
+		l.Sysctl = maps.Clone(s.Sysctls)
+	}
+	if s.Privileged {
+		if err := applyPrivileged(o); err != nil {
+			return nil, err
+		}
+	}
+	if l.Seccomp, err = seccompFor(s, caps); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// additionalGroups are s's supplementary groups for libcontainer's Process.
+func additionalGroups(s Spec) []int {
+	var out []int
+	for _, g := range s.AdditionalGIDs {
+		out = append(out, int(g))
+	}
+	return out
 }
 
 // libcontainerConfig converts s into libcontainer's configuration.
 func libcontainerConfig(s Spec) (*configs.Config, error) {
+	o, err := ociSpec(s)
+	if err != nil {
+		return nil, fmt.Errorf("container config: %w", err)
+	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:   s.ID,
 		NoNewKeyring: false,
-		Spec:         ociSpec(s),
+		Spec:         o,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("container config: %w", err)
