@@ -5,6 +5,9 @@
 //
 // It replicates opaque commands into the caller's raft.BatchingFSM and must
 // never learn what they mean: nothing about pods, stores or HTTP belongs here.
+// Its own replicated state is only the server registry (registry.go: cluster ID,
+// server names, tombstones), in entries the caller's FSM never sees. Masters are
+// known to raft by a persistent server ID, not by name (identity.go).
 // It never forwards requests either; callers forward writes to Leader().APIAddr
 // over their own RPC.
 package consensus

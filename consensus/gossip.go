@@ -229,6 +229,7 @@ type formation struct {
 	Bootstrap bool          // every master of Servers proposes Plan: bootstrap now
 	Join      bool          // a cluster exists: wait for its leader to add this master
 	Reason    string        // why not bootstrapping (for the log); "" when Bootstrap
+	Warn      bool          // Reason is a misconfiguration an operator must fix
 }
 
 // planFormation decides from what gossip shows whether this master (server ID self,
@@ -268,7 +269,7 @@ func planFormation(self string, expect int, members []memberState) formation {
 			return exists(stateful[0].name)
 		}
 		if len(cands) > expect {
-			return formation{Reason: fmt.Sprintf("%d masters with --bootstrap-expect are in view, more than the %d expected: not bootstrapping; "+
+			return formation{Warn: true, Reason: fmt.Sprintf("%d masters with --bootstrap-expect are in view, more than the %d expected; "+
 				"stop the extra masters or give them all the same, right --bootstrap-expect", len(cands), expect)}
 		}
 		return formation{Reason: fmt.Sprintf("waiting for %d masters with --bootstrap-expect, %d in view", expect, len(cands))}
@@ -278,7 +279,7 @@ func planFormation(self string, expect int, members []memberState) formation {
 			if len(stateful) > 0 {
 				return exists(stateful[0].name)
 			}
-			return formation{Reason: fmt.Sprintf("master %s expects %d masters, this one %d: not bootstrapping; "+
+			return formation{Warn: true, Reason: fmt.Sprintf("master %s expects %d masters, this one %d; "+
 				"every master started with --bootstrap-expect must expect the same number", m.name, m.meta.Expect, expect)}
 		}
 	}
@@ -399,7 +400,10 @@ func (n *Node) formationStep() bool {
 		f := planFormation(n.serverID, n.cfg.BootstrapExpect, n.gossip.snapshot())
 		if f.Reason != n.formationReason {
 			n.formationReason = f.Reason
-			if f.Reason != "" {
+			switch {
+			case f.Warn:
+				n.log.Warn("not bootstrapping: "+f.Reason, "bootstrap_expect", n.cfg.BootstrapExpect)
+			case f.Reason != "":
 				n.log.Info("not bootstrapping: "+f.Reason, "bootstrap_expect", n.cfg.BootstrapExpect)
 			}
 		}

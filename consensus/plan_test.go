@@ -53,14 +53,15 @@ func TestPlanFormation(t *testing.T) {
 		bootstrap []string // nil: do not bootstrap
 		join      bool
 		reason    string // part of the reason logged
+		warn      bool
 	}{
 		{name: "not expecting", expect: 0, members: []memberState{master("a", StatusAlive, 0, false)}, join: true, reason: "no --bootstrap-expect"},
 		{name: "too few", expect: 3, members: []memberState{a, b}, reason: "2 in view"},
 		{name: "exactly N, nobody agreed yet: propose", expect: 3, members: []memberState{c, a, b}, plan: true, reason: "waiting for b to agree"},
 		{name: "exactly N, one not agreed", expect: 3, members: []memberState{a, proposing(b, abc), c}, plan: true, reason: "waiting for c to agree"},
 		{name: "exactly N, all agree", expect: 3, members: []memberState{a, proposing(b, abc), proposing(c, abc)}, plan: true, bootstrap: names("id-a", "id-b", "id-c")},
-		{name: "N+1 visible: nobody bootstraps", expect: 3, members: []memberState{a, proposing(b, abc), proposing(c, abc), d}, reason: "more than the 3 expected"},
-		{name: "mismatched expect", expect: 3, members: []memberState{a, proposing(b, abc), master("c", StatusAlive, 5, false)}, reason: "master c expects 5 masters, this one 3"},
+		{name: "N+1 visible: nobody bootstraps", expect: 3, members: []memberState{a, proposing(b, abc), proposing(c, abc), d}, reason: "more than the 3 expected", warn: true},
+		{name: "mismatched expect", expect: 3, members: []memberState{a, proposing(b, abc), master("c", StatusAlive, 5, false)}, reason: "master c expects 5 masters, this one 3", warn: true},
 		{name: "one has state: join instead", expect: 3, members: []memberState{a, proposing(b, abc), master("c", StatusAlive, 3, true)}, join: true, reason: "c has raft state"},
 		{name: "a cluster of another size exists: join", expect: 3, members: []memberState{a, b, master("x", StatusAlive, 0, true), master("y", StatusAlive, 0, true)}, join: true},
 		{name: "co-bootstrapper got there first", expect: 3, members: []memberState{a, bootstrapped(b, abc), proposing(c, abc)}, plan: true, bootstrap: names("id-a", "id-b", "id-c")},
@@ -75,6 +76,9 @@ func TestPlanFormation(t *testing.T) {
 			}
 			if (f.Plan != "") != tc.plan || (tc.plan && f.Plan != abc) {
 				t.Fatalf("plan %q, want proposal %v (%s)", f.Plan, tc.plan, abc)
+			}
+			if f.Warn != tc.warn {
+				t.Fatalf("warn %v, want %v (reason %q)", f.Warn, tc.warn, f.Reason)
 			}
 			if f.Join != tc.join {
 				t.Fatalf("join %v, want %v (reason %q)", f.Join, tc.join, f.Reason)
