@@ -5,6 +5,9 @@
 //
 // It replicates opaque commands into the caller's raft.BatchingFSM and must
 // never learn what they mean: nothing about pods, stores or HTTP belongs here.
+// Its own replicated state is only the server registry (registry.go: cluster ID,
+// server names, tombstones), in entries the caller's FSM never sees. Masters are
+// known to raft by a persistent server ID, not by name (identity.go).
 // It never forwards requests either; callers forward writes to Leader().APIAddr
 // over their own RPC.
 package consensus
@@ -36,8 +39,8 @@ var (
 	// ErrNoLeader is returned instead of ErrNotLeader when no leader is known
 	// at all (an election is under way). errors.Is(ErrNoLeader, ErrNotLeader).
 	ErrNoLeader = fmt.Errorf("%w: no leader elected", ErrNotLeader)
-	// ErrUnknownServer is returned by RemoveServer for a name that is not in
-	// the raft configuration.
+	// ErrUnknownServer is returned by RemoveServer for a name or server ID that
+	// is not in the raft configuration.
 	ErrUnknownServer = errors.New("consensus: not in the raft configuration")
 	// ErrShutdown is returned once the node is shut down.
 	ErrShutdown = errors.New("consensus: node is shut down")
@@ -45,8 +48,8 @@ var (
 
 // Config configures one master's consensus node.
 type Config struct {
-	Name            string // unique master name: raft ServerID and memberlist node name
-	DataDir         string // raft state lives in DataDir/raft
+	Name            string // unique master name: memberlist node name, the label people use
+	DataDir         string // raft state lives in DataDir/raft, the identity in DataDir/identity.json
 	RaftAddr        string // host:port to bind and advertise for raft
 	GossipAddr      string // host:port to bind and advertise for memberlist
 	APIAddr         string // this master's API URL, published in gossip
@@ -76,6 +79,8 @@ type Config struct {
 // Member is one master as seen through gossip and the raft configuration.
 type Member struct {
 	Name       string
+	ServerID   string // raft ServerID; a master with a new data dir has a new one
+	ClusterID  string // "" until the master belongs to a cluster
 	APIAddr    string
 	RaftAddr   string
 	GossipAddr string
@@ -86,7 +91,8 @@ type Member struct {
 
 // Server is one entry of the raft configuration.
 type Server struct {
-	ID       string
+	ID       string // server ID
+	Name     string // the master's name as last known ("" if never known)
 	Address  string
 	Suffrage string // "Voter", "Nonvoter", "Staging"
 	Leader   bool
@@ -106,7 +112,13 @@ type Node struct {
 	ml     *memberlist.Memberlist
 	gossip *gossip
 
-	statePublished bool // owned by formationLoop
+	serverID string // raft ServerID, from the identity in the data dir
+
+	statePublished  bool            // owned by formationLoop
+	formationReason string          // owned by formationLoop: last reason logged
+	refusedLogged   map[string]bool // owned by the leader loop
+	mismatchMu      sync.Mutex
+	mismatchLogged  map[[2]string]bool
 
 	established     atomic.Bool   // leadership reported to the caller
 	establishedTerm atomic.Uint64 // term in which the barrier succeeded
@@ -177,6 +189,16 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return fail(fmt.Errorf("check raft state in %s: %w", dir, err))
 	}
+	id, warn, err := loadIdentity(n.stable, cfg.DataDir, cfg.Name, hasState)
+	if err != nil {
+		return fail(fmt.Errorf("load master identity in %s: %w", cfg.DataDir, err))
+	}
+	if warn != "" {
+		n.log.Warn(warn, "name", cfg.Name)
+	}
+	n.serverID = id.ServerID
+	n.refusedLogged = map[string]bool{}
+	n.fsm.reg.changed = n.kickFormation
 
 	trans, err := newTransport(&n.cfg, raftLog.Named("transport"))
 	if err != nil {
@@ -184,8 +206,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.trans = trans
 	closers = append(closers, func() { _ = trans.Close() })
+	vtrans := &verifyingTransport{NetworkTransport: trans, mismatch: n.logMismatch}
 
-	if n.raft, err = raft.NewRaft(raftConfig(&cfg, raftLog), n.fsm, n.logs, n.stable, n.snaps, trans); err != nil {
+	if n.raft, err = raft.NewRaft(raftConfig(&cfg, n.serverID, raftLog), n.fsm, n.logs, n.stable, n.snaps, vtrans); err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
 	closers = append(closers, func() { _ = n.raft.Shutdown().Error() })
@@ -193,13 +216,16 @@ func New(cfg Config) (*Node, error) {
 	n.gossip = &gossip{
 		meta: nodeMeta{
 			Role:     roleMaster,
+			ID:       id.ServerID,
 			API:      cfg.APIAddr,
 			Raft:     cfg.RaftAddr,
 			Expect:   cfg.BootstrapExpect,
 			HasState: hasState,
+			Cluster:  id.ClusterID,
 		},
 		members: map[string]*memberState{},
 		kick:    n.kick,
+		log:     n.log.With("part", "gossip"),
 		dataDir: cfg.DataDir,
 		self:    cfg.GossipAddr,
 	}
@@ -221,14 +247,14 @@ func New(cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go n.joinLoop(join)
 	}
-	n.log.Info("consensus node started", "name", cfg.Name, "raft_addr", cfg.RaftAddr,
+	n.log.Info("consensus node started", "name", cfg.Name, "server_id", id.ServerID, "cluster_id", id.ClusterID, "raft_addr", cfg.RaftAddr,
 		"gossip_addr", cfg.GossipAddr, "existing_state", hasState, "bootstrap_expect", cfg.BootstrapExpect)
 	return n, nil
 }
 
-func raftConfig(cfg *Config, logger hclog.Logger) *raft.Config {
+func raftConfig(cfg *Config, serverID string, logger hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.Name)
+	rc.LocalID = raft.ServerID(serverID)
 	rc.Logger = logger
 	if cfg.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
@@ -272,6 +298,61 @@ func (n *Node) kick() {
 	}
 }
 
+// kickFormation wakes the formation loop (the registry changed). Never blocks.
+func (n *Node) kickFormation() {
+	select {
+	case n.formationKick <- struct{}{}:
+	default:
+	}
+}
+
+// logMismatch logs, once per pair, that a raft answer came from another server ID
+// than the one addressed.
+func (n *Node) logMismatch(want raft.ServerID, got string) {
+	key := [2]string{string(want), got}
+	n.mismatchMu.Lock()
+	if n.mismatchLogged == nil {
+		n.mismatchLogged = map[[2]string]bool{}
+	}
+	logged := n.mismatchLogged[key]
+	n.mismatchLogged[key] = true
+	n.mismatchMu.Unlock()
+	if !logged {
+		n.log.Warn("not counting a raft answer from another server than the one addressed: "+
+			"a master lost its raft state and came back under a new server ID",
+			"addressed", want, "answered_by", got)
+	}
+}
+
+// ServerID is this master's server ID (its raft ServerID).
+func (n *Node) ServerID() string { return n.serverID }
+
+// ClusterID is the ID of the cluster this master belongs to, "" before it does.
+func (n *Node) ClusterID() string { return n.clusterID() }
+
+func (n *Node) clusterID() string { return n.gossip.localMeta().Cluster }
+
+// memberByID finds the gossip member that publishes server ID id.
+func (n *Node) memberByID(id string) (memberState, bool) {
+	for _, m := range n.gossip.snapshot() {
+		if m.serverID() == id {
+			return m, true
+		}
+	}
+	return memberState{}, false
+}
+
+// nameOf is the name of server ID id: from gossip, else from the registry.
+func (n *Node) nameOf(id string) string {
+	if m, ok := n.memberByID(id); ok {
+		return m.name
+	}
+	if rec, ok := n.fsm.reg.server(id); ok {
+		return rec.Name
+	}
+	return ""
+}
+
 // Apply replicates cmd and returns its log index and what the FSM returned
 // for it. Leader only. If ctx ends first the command may still commit.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (uint64, any, error) {
@@ -301,9 +382,9 @@ func (n *Node) Leader() (Member, bool) {
 	if id == "" {
 		return Member{}, false
 	}
-	m, ok := n.gossip.member(string(id))
+	m, ok := n.memberByID(string(id))
 	if !ok || m.meta.API == "" {
-		return Member{Name: string(id), RaftAddr: string(addr), Leader: true, Voter: true}, false
+		return Member{Name: n.nameOf(string(id)), ServerID: string(id), RaftAddr: string(addr), Leader: true, Voter: true}, false
 	}
 	out := toMember(m)
 	out.Leader, out.Voter = true, true
@@ -323,13 +404,13 @@ func (n *Node) Members() []Member {
 	_, leader := n.raft.LeaderWithID()
 	var out []Member
 	for _, m := range n.gossip.snapshot() {
-		voter, inConfig := voters[m.name]
+		voter, inConfig := voters[m.serverID()]
 		if m.status != StatusAlive && !inConfig {
 			continue
 		}
 		mm := toMember(m)
 		mm.Voter = voter
-		mm.Leader = raft.ServerID(m.name) == leader
+		mm.Leader = raft.ServerID(m.serverID()) == leader
 		out = append(out, mm)
 	}
 	return out
@@ -338,6 +419,8 @@ func (n *Node) Members() []Member {
 func toMember(m memberState) Member {
 	return Member{
 		Name:       m.name,
+		ServerID:   m.serverID(),
+		ClusterID:  m.meta.Cluster,
 		APIAddr:    m.meta.API,
 		RaftAddr:   m.meta.Raft,
 		GossipAddr: m.gossip,
@@ -356,6 +439,7 @@ func (n *Node) Configuration() ([]Server, error) {
 	for _, s := range f.Configuration().Servers {
 		out = append(out, Server{
 			ID:       string(s.ID),
+			Name:     n.nameOf(string(s.ID)),
 			Address:  string(s.Address),
 			Suffrage: s.Suffrage.String(),
 			Leader:   s.ID == leader,
@@ -365,34 +449,44 @@ func (n *Node) Configuration() ([]Server, error) {
 	return out, nil
 }
 
-// RemoveServer removes a stopped master from the raft configuration. Leader
-// only. It refuses to remove this node and any master gossip sees alive: a
-// running master would be added back by the reconcile loop.
-func (n *Node) RemoveServer(ctx context.Context, name string) error {
+// RemoveServer removes a stopped master, given by name or server ID, from the
+// raft configuration for good: its server ID is tombstoned in the replicated
+// registry, and no leader adds it back. Started again from the same data dir it
+// stays out; emptied, it joins as a new server. Leader only. It refuses to remove
+// this node and any master gossip sees alive.
+func (n *Node) RemoveServer(ctx context.Context, nameOrID string) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
-	}
-	if name == n.cfg.Name {
-		return fmt.Errorf("remove master %s: it is this node, the leader; stop it and remove it from another master", name)
-	}
-	if m, ok := n.gossip.member(name); ok && m.status == StatusAlive {
-		return fmt.Errorf("remove master %s: gossip sees it alive; stop it first", name)
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return n.raftError("read raft configuration", err)
 	}
-	if !slices.ContainsFunc(f.Configuration().Servers, func(s raft.Server) bool { return s.ID == raft.ServerID(name) }) {
-		return fmt.Errorf("remove master %s: %w", name, ErrUnknownServer)
+	var targets []raft.ServerID
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == nameOrID || n.nameOf(string(s.ID)) == nameOrID {
+			targets = append(targets, s.ID)
+		}
 	}
-	timeout, err := enqueueTimeout(ctx)
-	if err != nil {
-		return err
+	if len(targets) == 0 {
+		return fmt.Errorf("remove master %s: %w", nameOrID, ErrUnknownServer)
 	}
-	if err := wait(ctx, n.raft.RemoveServer(raft.ServerID(name), f.Index(), timeout)); err != nil {
-		return n.raftError("remove master "+name, err)
+	for _, id := range targets {
+		if string(id) == n.serverID {
+			return fmt.Errorf("remove master %s: it is this node, the leader; stop it and remove it from another master", nameOrID)
+		}
+		if m, ok := n.memberByID(string(id)); ok && m.status == StatusAlive {
+			return fmt.Errorf("remove master %s: gossip sees it alive; stop it first", nameOrID)
+		}
 	}
-	n.log.Info("removed master from raft configuration", "name", name)
+	prev := f.Index()
+	for _, id := range targets {
+		if err := n.removeServer(ctx, id, prev); err != nil {
+			return fmt.Errorf("remove master %s: %w", nameOrID, err)
+		}
+		prev = 0
+		n.log.Info("removed master from raft configuration; its server ID is tombstoned", "name", n.nameOf(string(id)), "server_id", id)
+	}
 	return nil
 }
 

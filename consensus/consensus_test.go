@@ -37,13 +37,13 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 		t.Fatal("leader did not report leadership")
 	}
 
-	idx := set(t, leader, "a", "1")
-	_, resp, err := leader.node.Apply(ctxT(t), []byte("set a 2"))
+	set(t, leader, "a", "1")
+	idx, resp, err := leader.node.Apply(ctxT(t), []byte("set a 2"))
 	if err != nil || resp != "1" {
 		t.Fatalf("second apply: resp %v err %v, want previous value 1", resp, err)
 	}
 	for _, m := range ms {
-		waitApplied(t, m, idx+1)
+		waitApplied(t, m, idx)
 		if got := m.fsm.get("a"); got != "2" {
 			t.Fatalf("%s: a = %q, want 2", m.cfg.Name, got)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -28,10 +29,22 @@ const roleMaster = "master"
 // limits it to 512 bytes, so keep the keys short.
 type nodeMeta struct {
 	Role     string `json:"role"`
+	ID       string `json:"id,omitempty"` // server ID (raft ServerID)
 	API      string `json:"api,omitempty"`
 	Raft     string `json:"raft"`
 	Expect   int    `json:"expect,omitempty"`
 	HasState bool   `json:"state,omitempty"`
+	Cluster  string `json:"cluster,omitempty"` // cluster ID, once this master belongs to one
+	Plan     string `json:"plan,omitempty"`    // cluster ID of the bootstrap it proposes
+}
+
+// serverID is the member's raft ServerID; masters from before server IDs were
+// published used their name.
+func (m memberState) serverID() string {
+	if m.meta.ID != "" {
+		return m.meta.ID
+	}
+	return m.name
 }
 
 // Gossip user messages: one type byte, then the payload.
@@ -54,6 +67,10 @@ type gossip struct {
 	members map[string]*memberState
 
 	kick func() // wakes the bootstrap and reconcile loops
+	log  *slog.Logger
+
+	refusedMu sync.Mutex
+	refused   map[string]string // peer name -> cluster ID already logged as refused
 
 	dataDir, self string // where the known peers are recorded; own gossip address
 	saveMu        sync.Mutex
@@ -72,10 +89,60 @@ func (g *gossip) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (g *gossip) setHasState() {
+// setMeta changes this master's published meta; the caller then publishes it with
+// memberlist's UpdateNode. It reports whether anything changed.
+func (g *gossip) setMeta(change func(*nodeMeta)) bool {
 	g.mu.Lock()
-	g.meta.HasState = true
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	before := g.meta
+	change(&g.meta)
+	return g.meta != before
+}
+
+func (g *gossip) localMeta() nodeMeta {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.meta
+}
+
+// NotifyAlive refuses masters of another cluster: they are never members of ours.
+func (g *gossip) NotifyAlive(n *memberlist.Node) error { return g.admit(n) }
+
+// NotifyMerge refuses a join with (or by) a gossip pool that holds masters of
+// another cluster.
+func (g *gossip) NotifyMerge(peers []*memberlist.Node) error {
+	for _, n := range peers {
+		if err := g.admit(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *gossip) admit(n *memberlist.Node) error {
+	var meta nodeMeta
+	if json.Unmarshal(n.Meta, &meta) != nil || meta.Role != roleMaster {
+		return nil
+	}
+	own := g.localMeta().Cluster
+	if own == "" || meta.Cluster == "" || meta.Cluster == own {
+		return nil
+	}
+	g.refusedMu.Lock()
+	logged := g.refused[n.Name] == meta.Cluster
+	if !logged {
+		if g.refused == nil {
+			g.refused = map[string]string{}
+		}
+		g.refused[n.Name] = meta.Cluster
+	}
+	g.refusedMu.Unlock()
+	if !logged && g.log != nil {
+		g.log.Error("refusing a master of another cluster: check --join addresses; a master moved to this cluster needs an empty data dir",
+			"peer", n.Name, "peer_addr", net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
+			"peer_cluster", meta.Cluster, "cluster", own)
+	}
+	return fmt.Errorf("master %s belongs to cluster %s, this one to cluster %s", n.Name, meta.Cluster, own)
 }
 
 func (g *gossip) NotifyMsg(b []byte) {
@@ -155,39 +222,90 @@ func (g *gossip) member(name string) (memberState, bool) {
 	return *m, true
 }
 
-// bootstrapServers decides the initial raft configuration from what gossip
-// shows: once at least expect alive masters that were started with a
-// bootstrap expectation see each other and none has raft state, the first
-// expect of them by name form the cluster. Every candidate computes the same
-// list. ok is false while the cluster must not (or need not) be formed.
-func bootstrapServers(expect int, members []memberState) (servers []raft.Server, ok bool) {
+// formation is what planFormation decided.
+type formation struct {
+	Servers   []raft.Server // configuration to bootstrap, sorted by server ID
+	Plan      string        // cluster ID of Servers, to publish as a proposal ("" proposes none)
+	Bootstrap bool          // every master of Servers proposes Plan: bootstrap now
+	Join      bool          // a cluster exists: wait for its leader to add this master
+	Reason    string        // why not bootstrapping (for the log); "" when Bootstrap
+	Warn      bool          // Reason is a misconfiguration an operator must fix
+}
+
+// planFormation decides from what gossip shows whether this master (server ID self,
+// started with --bootstrap-expect expect) bootstraps a new cluster. A cluster is
+// bootstrapped once (Consul's and Nomad's rule, made strict):
+//   - exactly expect masters started with --bootstrap-expect are alive (join-only
+//     masters wait to be added and do not count): more means masters of another
+//     formation are in view and nobody may choose among them;
+//   - all of them expect the same number;
+//   - none has raft state or a cluster ID, unless it bootstrapped this very
+//     configuration (it got there first);
+//   - every one of them proposes the same configuration (its cluster ID, in its
+//     gossip meta): the masters agree on it before any of them bootstraps.
+//
+// Anyone else waits, and is added by the leader once a cluster exists.
+func planFormation(self string, expect int, members []memberState) formation {
 	if expect <= 0 {
-		return nil, false
+		return formation{Join: true, Reason: "no --bootstrap-expect: waiting to be added to a cluster"}
 	}
-	var cands []memberState
+	var cands, stateful []memberState
 	for _, m := range members {
 		if m.status != StatusAlive {
 			continue
 		}
-		if m.meta.HasState {
-			return nil, false // a cluster exists; its leader will add us
+		if m.meta.HasState || m.meta.Cluster != "" {
+			stateful = append(stateful, m)
 		}
-		if m.meta.Expect > 0 {
+		if m.meta.Expect > 0 || m.meta.HasState || m.meta.Cluster != "" {
 			cands = append(cands, m)
 		}
 	}
-	if len(cands) < expect {
-		return nil, false
+	exists := func(why string) formation {
+		return formation{Join: true, Reason: fmt.Sprintf("a cluster exists (%s has raft state): waiting to be added by its leader", why)}
 	}
-	slices.SortFunc(cands, func(a, b memberState) int { return strings.Compare(a.name, b.name) })
-	for _, m := range cands[:expect] {
-		servers = append(servers, raft.Server{
-			Suffrage: raft.Voter,
-			ID:       raft.ServerID(m.name),
-			Address:  raft.ServerAddress(m.meta.Raft),
-		})
+	if len(cands) != expect {
+		if len(stateful) > 0 {
+			return exists(stateful[0].name)
+		}
+		if len(cands) > expect {
+			return formation{Warn: true, Reason: fmt.Sprintf("%d masters with --bootstrap-expect are in view, more than the %d expected; "+
+				"stop the extra masters or give them all the same, right --bootstrap-expect", len(cands), expect)}
+		}
+		return formation{Reason: fmt.Sprintf("waiting for %d masters with --bootstrap-expect, %d in view", expect, len(cands))}
 	}
-	return servers, true
+	for _, m := range cands {
+		if m.meta.Expect != expect {
+			if len(stateful) > 0 {
+				return exists(stateful[0].name)
+			}
+			return formation{Warn: true, Reason: fmt.Sprintf("master %s expects %d masters, this one %d; "+
+				"every master started with --bootstrap-expect must expect the same number", m.name, m.meta.Expect, expect)}
+		}
+	}
+	slices.SortFunc(cands, func(a, b memberState) int { return strings.Compare(a.serverID(), b.serverID()) })
+	servers := make([]raft.Server, len(cands))
+	for i, m := range cands {
+		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.serverID()), Address: raft.ServerAddress(m.meta.Raft)}
+	}
+	plan := clusterIDFor(servers)
+	for _, m := range stateful {
+		if m.meta.Cluster != plan {
+			return exists(m.name)
+		}
+	}
+	if !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == self }) {
+		return formation{Reason: "this master is not in its own gossip view yet"}
+	}
+	f := formation{Servers: servers, Plan: plan}
+	for _, m := range cands {
+		if m.serverID() != self && m.meta.Plan != plan {
+			f.Reason = fmt.Sprintf("proposed cluster %s of %d masters; waiting for %s to agree", plan, expect, m.name)
+			return f
+		}
+	}
+	f.Bootstrap = true
+	return f
 }
 
 // newMemberlistConfig builds the memberlist config for cfg; bind and
@@ -222,6 +340,8 @@ func newMemberlistConfig(cfg *Config, g *gossip) (*memberlist.Config, error) {
 	mc.AdvertiseAddr, mc.AdvertisePort = ip.String(), port
 	mc.Delegate = g
 	mc.Events = g
+	mc.Alive = g
+	mc.Merge = g
 	mc.Logger = newStdLogger(cfg.Logger, "gossip")
 	return mc, nil
 }
@@ -249,9 +369,9 @@ func (n *Node) joinLoop(addrs []string) {
 	}
 }
 
-// formationLoop bootstraps the cluster when this node is one of the first
-// BootstrapExpect masters, and publishes in gossip once raft state exists.
-// It ends once the state is published.
+// formationLoop bootstraps the cluster when planFormation says so, publishes in
+// gossip once raft state exists, and records the cluster ID once this master
+// belongs to a cluster. It ends when all of that is done.
 func (n *Node) formationLoop() {
 	defer n.wg.Done()
 	ticker := time.NewTicker(time.Second)
@@ -277,14 +397,29 @@ func (n *Node) formationStep() bool {
 		return false
 	}
 	if !has {
-		servers, ok := bootstrapServers(n.cfg.BootstrapExpect, n.gossip.snapshot())
-		if !ok || !slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == raft.ServerID(n.cfg.Name) }) {
+		f := planFormation(n.serverID, n.cfg.BootstrapExpect, n.gossip.snapshot())
+		if f.Reason != n.formationReason {
+			n.formationReason = f.Reason
+			switch {
+			case f.Warn:
+				n.log.Warn("not bootstrapping: "+f.Reason, "bootstrap_expect", n.cfg.BootstrapExpect)
+			case f.Reason != "":
+				n.log.Info("not bootstrapping: "+f.Reason, "bootstrap_expect", n.cfg.BootstrapExpect)
+			}
+		}
+		if n.gossip.setMeta(func(m *nodeMeta) { m.Plan = f.Plan }) {
+			n.publishMeta("publish bootstrap proposal")
+		}
+		if !f.Bootstrap {
 			return false
 		}
-		err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+		err := n.raft.BootstrapCluster(raft.Configuration{Servers: f.Servers}).Error()
 		switch {
 		case err == nil:
-			n.log.Info("bootstrapped new cluster", "servers", serverIDs(servers))
+			n.log.Info("bootstrapped new cluster", "cluster_id", f.Plan, "servers", serverIDs(f.Servers))
+			if err := n.setClusterID(f.Plan); err != nil {
+				n.log.Warn("record cluster ID", "error", err)
+			}
 		case errors.Is(err, raft.ErrCantBootstrap):
 			// Raced with a leader adding us: the state exists now.
 		default:
@@ -292,13 +427,42 @@ func (n *Node) formationStep() bool {
 			return false
 		}
 	}
-	n.gossip.setHasState()
-	if !n.statePublished {
-		if err := n.ml.UpdateNode(5 * time.Second); err != nil {
-			n.log.Warn("publish raft state in gossip", "error", err)
+	// The replicated cluster ID, once this master's log holds it, is the one.
+	if cid := n.fsm.reg.clusterID(); cid != "" && cid != n.clusterID() {
+		if old := n.clusterID(); old != "" {
+			n.log.Warn("the raft log names another cluster ID than the data dir; the log wins", "data_dir_cluster_id", old, "cluster_id", cid)
+		}
+		if err := n.setClusterID(cid); err != nil {
+			n.log.Warn("record cluster ID", "error", err)
+			return false
+		}
+		n.log.Info("joined cluster", "cluster_id", cid)
+	}
+	if n.gossip.setMeta(func(m *nodeMeta) { m.HasState = true }) || !n.statePublished {
+		if !n.publishMeta("publish raft state in gossip") {
 			return false
 		}
 		n.statePublished = true
+	}
+	return n.fsm.reg.clusterID() != ""
+}
+
+// setClusterID records the cluster ID in the data dir and publishes it in gossip.
+func (n *Node) setClusterID(cid string) error {
+	if err := storeIdentity(n.stable, n.cfg.DataDir, identity{ServerID: n.serverID, ClusterID: cid}); err != nil {
+		return err
+	}
+	if n.gossip.setMeta(func(m *nodeMeta) { m.Cluster = cid }) {
+		n.publishMeta("publish cluster ID")
+	}
+	return nil
+}
+
+// publishMeta sends this master's changed meta to the others.
+func (n *Node) publishMeta(what string) bool {
+	if err := n.ml.UpdateNode(5 * time.Second); err != nil {
+		n.log.Warn(what, "error", err)
+		return false
 	}
 	return true
 }

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -314,7 +315,25 @@ func waitApplied(t *testing.T, m *testMaster, idx uint64) {
 	}
 }
 
+// voters returns the names of the voters in n's raft configuration, sorted.
 func voters(t *testing.T, n *Node) []string {
+	t.Helper()
+	servers, err := n.Configuration()
+	if err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
+	var out []string
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter.String() {
+			out = append(out, s.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// voterIDs returns the server IDs of the voters in n's raft configuration, sorted.
+func voterIDs(t *testing.T, n *Node) []string {
 	t.Helper()
 	servers, err := n.Configuration()
 	if err != nil {
@@ -326,5 +345,6 @@ func voters(t *testing.T, n *Node) []string {
 			out = append(out, s.ID)
 		}
 	}
+	slices.Sort(out)
 	return out
 }

@@ -290,7 +290,7 @@ func TestClusterFailoverRestartJoinRemove(t *testing.T) {
 			return false
 		}
 		for _, s := range servers {
-			if s.ID == "m3" && s.Suffrage == "Voter" {
+			if s.Name == "m3" && s.Suffrage == "Voter" {
 				return true
 			}
 		}
