@@ -23,10 +23,11 @@ export PATH := $(TOOLS):$(BIN):$(PATH)
 # `seccomp` tag: every go command here gets the tag where libseccomp is installed. Without
 # it the build works but warns, and its nodes refuse every container that would get a
 # seccomp profile (RuntimeDefault by default) rather than run it unconfined.
-SECCOMP_TAG := $(shell pkg-config --exists libseccomp 2>/dev/null && echo seccomp)
-ifneq ($(SECCOMP_TAG),)
-export GOFLAGS := $(strip $(GOFLAGS) -tags=$(SECCOMP_TAG))
-endif
+# Both are expanded when a recipe runs, not when the Makefile is read, so that a target
+# that first installs libseccomp (system-deps) builds with it.
+SECCOMP_TAG = $(shell pkg-config --exists libseccomp 2>/dev/null && echo seccomp)
+ENV_GOFLAGS := $(GOFLAGS)
+export GOFLAGS = $(strip $(ENV_GOFLAGS) $(if $(SECCOMP_TAG),-tags=$(SECCOMP_TAG)))
 SECCOMP_WARNING := WARNING: libseccomp not found (make deps, or apt-get install libseccomp-dev pkg-config): building orchd WITHOUT seccomp support; its nodes refuse containers with a seccomp profile
 
 .PHONY: help
