@@ -64,6 +64,7 @@ test: system-deps build ## Everything CI runs: unit and integration tests, short
 	go test -race -count=1 -timeout 20m $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e)
 	go test -run '^$$' -fuzz FuzzDecodeManifest -fuzztime 20s ./cli/
 	go test -run '^$$' -fuzz FuzzReadSnapshot -fuzztime 10s ./server/
+	go test -run '^$$' -fuzz FuzzAdmitObject -fuzztime 15s ./server/
 	$(MAKE) e2e
 
 .PHONY: e2e

@@ -69,7 +69,8 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 				return runtime.Spec{}, fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", vm.GetName(), c.GetName(), err)
 			}
 		}
-		mounts = append(mounts, runtime.Mount{Source: src, Destination: vm.GetMountPath(), Type: "bind", ReadOnly: volumes.MountReadOnly(pod, vm)})
+		mounts = append(mounts, runtime.Mount{Source: src, Destination: vm.GetMountPath(), Type: "bind", ReadOnly: volumes.MountReadOnly(pod, vm),
+			Options: propagationOptions(vm.GetMountPropagation())})
 	}
 	logPath := w.logPath(c.GetName(), n)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
@@ -87,6 +88,19 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 	}
 	sec.apply(&spec) // user, groups, capabilities, seccomp, sysctls, privileges
 	return spec, nil
+}
+
+// propagationOptions are the mount options of a volumeMount's mountPropagation:
+// HostToContainer receives the host's later mounts beneath the volume (rslave),
+// Bidirectional also sends the container's back (rshared), None neither (rprivate).
+func propagationOptions(p string) []string {
+	switch p {
+	case "HostToContainer":
+		return []string{"rslave"}
+	case "Bidirectional":
+		return []string{"rshared"}
+	}
+	return []string{"rprivate"}
 }
 
 func (w *podWorker) logPath(container string, attempt int) string {

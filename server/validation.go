@@ -962,6 +962,9 @@ func validateContainer(c *orchv1.Container, init bool, vols, names, hostPorts ma
 		}
 		if m.MountPropagation != nil {
 			errs = append(errs, validateEnum(m.GetMountPropagation(), []string{"None", "HostToContainer", "Bidirectional"}, mp.Child("mountPropagation"))...)
+			if m.GetMountPropagation() == "Bidirectional" && !c.GetSecurityContext().GetPrivileged() {
+				errs = append(errs, field.Forbidden(mp.Child("mountPropagation"), "Bidirectional mount propagation is available only to privileged containers"))
+			}
 		}
 	}
 	for i, d := range c.GetVolumeDevices() {

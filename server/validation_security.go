@@ -43,6 +43,9 @@ const (
 func validatePodSecurity(s *orchv1.PodSpec, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	sc := s.GetSecurityContext()
+	if sc == nil {
+		sc = &orchv1.PodSecurityContext{} // not defaulted (a template): nothing set
+	}
 	sp := p.Child("securityContext")
 	errs = append(errs, validateID(sc.RunAsUser, sp.Child("runAsUser"))...)
 	errs = append(errs, validateID(sc.RunAsGroup, sp.Child("runAsGroup"))...)

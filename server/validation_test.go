@@ -675,3 +675,44 @@ func TestValidationLabelSelector(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateMountPropagation(t *testing.T) {
+	for _, tc := range []struct {
+		prop       string
+		privileged bool
+		want       string // "" for valid, else a substring of the error
+	}{
+		{"None", false, ""},
+		{"HostToContainer", false, ""},
+		{"Bidirectional", true, ""},
+		{"Bidirectional", false, "spec.containers[0].volumeMounts[0].mountPropagation: Forbidden: Bidirectional mount propagation is available only to privileged containers"},
+		{"Shared", false, "spec.containers[0].volumeMounts[0].mountPropagation: Unsupported value"},
+	} {
+		p := validPod()
+		c := p.Spec.Containers[0]
+		c.VolumeMounts[0].MountPropagation = proto.String(tc.prop)
+		if tc.privileged {
+			c.SecurityContext = &orchv1.SecurityContext{Privileged: proto.Bool(true)}
+		}
+		errs := admitForTest(p).ToAggregate()
+		switch {
+		case tc.want == "" && errs != nil:
+			t.Errorf("%s (privileged %v): %v", tc.prop, tc.privileged, errs)
+		case tc.want != "" && (errs == nil || !strings.Contains(errs.Error(), tc.want)):
+			t.Errorf("%s (privileged %v): %v, want %q", tc.prop, tc.privileged, errs, tc.want)
+		}
+	}
+}
+
+// Validation never panics on an object that skipped defaulting (a template, a direct
+// caller): every nested message may be nil.
+func TestValidateUndefaultedPodSpecs(t *testing.T) {
+	for _, s := range []*orchv1.PodSpec{
+		{},
+		{Containers: []*orchv1.Container{{Name: "c", Image: "b"}}},
+		{Containers: []*orchv1.Container{{Name: "c", Image: "b", SecurityContext: &orchv1.SecurityContext{}}}, SecurityContext: &orchv1.PodSecurityContext{}},
+	} {
+		validateObject(api.PodKind, &orchv1.Pod{Metadata: objMeta("p"), Spec: s})
+		validateObject(api.DeploymentKind, &orchv1.Deployment{Metadata: objMeta("d"), Spec: &orchv1.DeploymentSpec{Template: &orchv1.PodTemplateSpec{Spec: s}}})
+	}
+}

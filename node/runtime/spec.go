@@ -62,6 +62,16 @@ func ociSpec(s Spec) (*specs.Spec, error) {
 		Effective: caps,
 	}
 
+	// The root's propagation must let a volume's propagation through, as containerd sets
+	// it: shared when a mount is Bidirectional, slave when one is HostToContainer.
+	for _, m := range s.Mounts {
+		switch {
+		case slices.Contains(m.Options, "rshared"):
+			o.Linux.RootfsPropagation = "rshared"
+		case slices.Contains(m.Options, "rslave") && o.Linux.RootfsPropagation != "rshared":
+			o.Linux.RootfsPropagation = "rslave"
+		}
+	}
 	for _, m := range s.Mounts {
 		opts := slices.Clone(m.Options)
 		typ := m.Type

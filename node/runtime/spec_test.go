@@ -306,3 +306,39 @@ func TestParseKernel(t *testing.T) {
 		}
 	}
 }
+
+// A volume's mountPropagation reaches its mount, and the root's propagation lets it
+// through as containerd sets it.
+func TestOCISpecMountPropagation(t *testing.T) {
+	cases := []struct {
+		opts     [][]string
+		mountOpt []string
+		rootfs   string
+	}{
+		{[][]string{{"rprivate"}}, []string{"rprivate"}, ""},
+		{[][]string{{"rprivate"}, {"rslave"}}, []string{"rprivate"}, "rslave"},
+		{[][]string{{"rslave"}, {"rshared"}}, []string{"rslave"}, "rshared"},
+	}
+	for _, tc := range cases {
+		s := baseSpec()
+		for i, o := range tc.opts {
+			s.Mounts = append(s.Mounts, Mount{Source: "/src", Destination: "/dst" + string(rune('a'+i)), Type: "bind", Options: o})
+		}
+		o, err := ociSpec(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Linux.RootfsPropagation != tc.rootfs {
+			t.Errorf("%v: rootfs propagation %q, want %q", tc.opts, o.Linux.RootfsPropagation, tc.rootfs)
+		}
+		for _, m := range o.Mounts {
+			if m.Destination == "/dsta" {
+				for _, want := range tc.mountOpt {
+					if !slices.Contains(m.Options, want) {
+						t.Errorf("%v: mount options %v lack %s", tc.opts, m.Options, want)
+					}
+				}
+			}
+		}
+	}
+}
