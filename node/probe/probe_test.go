@@ -21,8 +21,9 @@ import (
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
-// testUnit shortens the probe's seconds so a 1-second timeout takes 50ms.
-const testUnit = 50 * time.Millisecond
+// testUnit shortens the probe's seconds so a 1-second timeout takes 500ms: short, yet
+// long enough for a TLS handshake under -race on a loaded machine.
+const testUnit = 500 * time.Millisecond
 
 func portOf(t *testing.T, rawURL string) int32 {
 	t.Helper()
@@ -271,7 +272,7 @@ func TestDoExec(t *testing.T) {
 			want: Unknown, wantMsg: `exec command "true": container not running`},
 		{name: "timeout", cmd: []string{"sleep", "60"},
 			exec: func(ctx context.Context, _ []string) (int, []byte, error) { <-ctx.Done(); return -1, nil, ctx.Err() },
-			want: Failure, wantMsg: `command "sleep 60" timed out after 50ms`},
+			want: Failure, wantMsg: `command "sleep 60" timed out after 500ms`},
 		{name: "empty command",
 			exec: func(context.Context, []string) (int, []byte, error) { return 0, nil, nil },
 			want: Failure, wantMsg: "empty command"},
