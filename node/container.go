@@ -82,6 +82,7 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 		Hostname: hostname, NetNS: netns.NetNS, Mounts: mounts, Resources: resources(c),
 		CgroupParent: "orch/pod-" + w.uid, LogPath: logPath,
 		ReadonlyRootfs: c.GetSecurityContext().GetReadOnlyRootFilesystem(),
+		Stdin:          c.GetStdin(), TTY: c.GetTty(),
 	}, nil
 }
 
