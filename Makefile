@@ -15,8 +15,8 @@ BUF_VERSION          := v1.75.0
 PROTOC_GEN_GO        := v1.36.12
 PROTOC_GEN_CONNECT   := v1.21.1
 # Debian packages: CNI plugins, the OCI registry and busybox for the e2e image, and the
-# tools the e2e harness uses to build worker hosts.
-APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables iptables curl
+# tools the e2e harness uses to build worker hosts, tmux for the terminal tests.
+APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables iptables curl tmux
 export PATH := $(TOOLS):$(BIN):$(PATH)
 
 .PHONY: help
