@@ -15,8 +15,9 @@ BUF_VERSION          := v1.75.0
 PROTOC_GEN_GO        := v1.36.12
 PROTOC_GEN_CONNECT   := v1.21.1
 # Debian packages: CNI plugins, the OCI registry and busybox for the e2e image, the
-# tools the e2e harness uses to build worker hosts, and libseccomp for seccomp filters.
-APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables iptables curl libseccomp-dev pkg-config
+# tools the e2e harness uses to build worker hosts, libseccomp for seccomp filters, and
+# tmux for the terminal tests.
+APT_PACKAGES := containernetworking-plugins docker-registry busybox-static iproute2 util-linux nftables iptables curl libseccomp-dev pkg-config tmux
 export PATH := $(TOOLS):$(BIN):$(PATH)
 
 # libcontainer installs seccomp filters only when built with cgo, libseccomp and the

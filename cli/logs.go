@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -75,84 +73,5 @@ func newLogsCommand(e *env) *cobra.Command {
 	f.BoolVarP(&follow, "follow", "f", false, "stream the log as it is written")
 	f.BoolVarP(&previous, "previous", "p", false, "the log of the previous, terminated instance of the container")
 	f.Int64Var(&tail, "tail", -1, "only the last lines (-1: all)")
-	return cmd
-}
-
-// exitError carries a remote command's exit code to orchctl's own.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("command terminated with exit code %d", e.code) }
-
-func newExecCommand(e *env) *cobra.Command {
-	var container string
-	var stdin, tty bool
-	cmd := &cobra.Command{
-		Use:   "exec POD [-c CONTAINER] [-i] -- COMMAND [ARG...]",
-		Short: "Run a command in a container",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.ArgsLenAtDash() != 1 {
-				return errors.New("usage: orchctl exec POD [-c CONTAINER] [-i] -- COMMAND [ARG...]")
-			}
-			if err := e.connect(); err != nil {
-				return err
-			}
-			name, err := podArg(args[0])
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			st := e.pods().Exec(ctx)
-			first := &orchv1.PodExecRequest{Namespace: e.namespace, Name: name, Container: container, Command: args[1:], Stdin: stdin, Tty: tty}
-			if !stdin {
-				first.StdinClose = true
-			}
-			if err := st.Send(first); err != nil && !errors.Is(err, io.EOF) {
-				return e.serverError(err, "pods", nil, name)
-			}
-			if stdin {
-				go func() {
-					buf := make([]byte, 32<<10)
-					for {
-						n, err := e.in.Read(buf)
-						if n > 0 {
-							if st.Send(&orchv1.PodExecRequest{StdinData: append([]byte(nil), buf[:n]...)}) != nil {
-								return
-							}
-						}
-						if err != nil {
-							st.Send(&orchv1.PodExecRequest{StdinClose: true})
-							st.CloseRequest()
-							return
-						}
-					}
-				}()
-			} else {
-				st.CloseRequest()
-			}
-			defer st.CloseResponse()
-			for {
-				m, err := st.Receive()
-				if errors.Is(err, io.EOF) {
-					return errors.New("the exec stream ended without an exit code")
-				}
-				if err != nil {
-					return e.serverError(err, "pods", nil, name)
-				}
-				e.out.Write(m.GetStdout())
-				e.errOut.Write(m.GetStderr())
-				if m.ExitCode != nil {
-					if c := int(m.GetExitCode()); c != 0 {
-						return exitError{c}
-					}
-					return nil
-				}
-			}
-		},
-	}
-	f := cmd.Flags()
-	f.StringVarP(&container, "container", "c", "", "the container (default: the pod's only container)")
-	f.BoolVarP(&stdin, "stdin", "i", false, "pass standard input to the command")
-	f.BoolVarP(&tty, "tty", "t", false, "allocate a terminal (not supported yet)")
 	return cmd
 }

@@ -93,6 +93,7 @@ func NewRootCommand() *cobra.Command {
 		newEditCommand(e),
 		newLogsCommand(e),
 		newExecCommand(e),
+		newAttachCommand(e),
 		newClusterCommand(e),
 		newVersionCommand(e),
 		newAPIResourcesCommand(e),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +23,7 @@ import (
 	"github.com/orchd/orch/transport"
 )
 
-// serveAPI serves the agent's own API (logs and exec, relayed by the masters) on ln.
+// serveAPI serves the agent's own API (logs, exec and attach, relayed by the masters) on ln.
 func (a *Agent) serveAPI(ctx context.Context, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle(orchv1connect.NewAgentServiceHandler(&agentAPI{a: a}))
@@ -122,6 +123,11 @@ func (s sendWriter) Write(b []byte) (int, error) {
 // and truncates it: after one, the rest of the copy from the follower's offset is sent,
 // then the log from its start. (Two rotations between two reads lose the first copy.)
 func followLog(ctx context.Context, f *os.File, path string, rot *logRotations, send func([]byte) error, exited func() bool) error {
+	return followLogEvery(ctx, f, path, rot, send, exited, 200*time.Millisecond)
+}
+
+// followLogEvery is followLog looking for new output every poll.
+func followLogEvery(ctx context.Context, f *os.File, path string, rot *logRotations, send func([]byte) error, exited func() bool, poll time.Duration) error {
 	w := sendWriter(send)
 	seen := rot.generation(path)
 	for {
@@ -157,7 +163,7 @@ func followLog(ctx context.Context, f *os.File, path string, rot *logRotations, 
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }
@@ -214,6 +220,63 @@ func (w streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// termSize converts a requested terminal size; sizes beyond what a terminal holds are
+// clamped.
+func termSize(t *orchv1.TerminalSize) runtime.TermSize {
+	return runtime.TermSize{Rows: uint16(min(t.GetRows(), math.MaxUint16)), Cols: uint16(min(t.GetCols(), math.MaxUint16))}
+}
+
+// sessionInput is where the messages of an exec or attach session go after the first:
+// bytes for stdin, the end of stdin (called once, also when the stream ends) and
+// terminal resizes. A nil func drops what it would get.
+type sessionInput struct {
+	stdin  func([]byte) error
+	close  func()
+	resize func(runtime.TermSize)
+}
+
+// pumpInput applies the stdin of the first message, then each message recv returns,
+// until recv fails (the client closed its side or went away).
+func pumpInput(first *orchv1.PodExecRequest, recv func() (*orchv1.PodExecRequest, error), in sessionInput) {
+	closed := false
+	apply := func(m *orchv1.PodExecRequest) {
+		if len(m.GetStdinData()) > 0 && !closed && in.stdin != nil {
+			if in.stdin(m.GetStdinData()) != nil {
+				closed = true // the process no longer reads
+			}
+		}
+		if m.GetStdinClose() && !closed {
+			closed = true
+			if in.close != nil {
+				in.close()
+			}
+		}
+	}
+	apply(first)
+	for {
+		m, err := recv()
+		if err != nil {
+			if !closed && in.close != nil {
+				in.close()
+			}
+			return
+		}
+		if m.TerminalSize != nil && in.resize != nil {
+			in.resize(termSize(m.GetTerminalSize()))
+		}
+		apply(m)
+	}
+}
+
+// runningContainer returns the id of the running instance of a container.
+func runningContainer(w *podWorker, name, podName string) (string, error) {
+	atts := w.attempts(name)
+	if len(atts) == 0 || atts[len(atts)-1].Status != runtime.StatusRunning {
+		return "", connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("container %q in pod %q is not running", name, podName))
+	}
+	return atts[len(atts)-1].ID, nil
+}
+
 func (s *agentAPI) Exec(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
 	first, err := st.Receive()
 	if err != nil {
@@ -223,47 +286,44 @@ func (s *agentAPI) Exec(ctx context.Context, st *connect.BidiStream[orchv1.PodEx
 	if err != nil {
 		return err
 	}
-	atts := w.attempts(name)
-	if len(atts) == 0 || atts[len(atts)-1].Status != runtime.StatusRunning {
-		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("container %q in pod %q is not running", name, first.GetName()))
+	id, err := runningContainer(w, name, first.GetName())
+	if err != nil {
+		return err
 	}
-	id := atts[len(atts)-1].ID
-	var stdin io.Reader
+	var stdin io.Reader = bytes.NewReader(nil)
+	in := sessionInput{}
 	if first.GetStdin() {
 		pr, pw := io.Pipe()
 		defer pr.Close()
 		stdin = pr
-		if len(first.GetStdinData()) > 0 || first.GetStdinClose() {
-			go func() {
-				pw.Write(first.GetStdinData())
-				if first.GetStdinClose() {
-					pw.Close()
-				}
-			}()
-		}
-		go func() {
-			for {
-				m, err := st.Receive()
-				if err != nil {
-					pw.Close()
-					return
-				}
-				if len(m.GetStdinData()) > 0 {
-					if _, err := pw.Write(m.GetStdinData()); err != nil {
-						return
-					}
-				}
-				if m.GetStdinClose() {
-					pw.Close()
-					return
-				}
-			}
-		}()
-	} else {
-		stdin = bytes.NewReader(nil)
+		in.stdin = func(b []byte) error { _, err := pw.Write(b); return err }
+		in.close = func() { pw.Close() }
 	}
+	var resize chan runtime.TermSize
+	if first.GetTty() {
+		resize = make(chan runtime.TermSize, 1)
+		in.resize = func(sz runtime.TermSize) {
+			// Only the latest size matters: replace one not applied yet.
+			select {
+			case <-resize:
+			default:
+			}
+			resize <- sz
+		}
+	}
+	go pumpInput(first, st.Receive, in)
 	var mu sync.Mutex
-	code, err := s.a.rt.Exec(ctx, id, first.GetCommand(), nil, stdin, streamWriter{&mu, st, false}, streamWriter{&mu, st, true}, first.GetTty())
+	stdout, stderr := streamWriter{&mu, st, false}, streamWriter{&mu, st, true}
+	var code int
+	if first.GetTty() {
+		term := runtime.Terminal{Size: termSize(first.GetTerminalSize()), Resize: resize}
+		if !first.GetStdin() {
+			stdin = nil
+		}
+		code, err = s.a.rt.ExecTerminal(ctx, id, first.GetCommand(), nil, stdin, stdout, term)
+	} else {
+		code, err = s.a.rt.Exec(ctx, id, first.GetCommand(), nil, stdin, stdout, stderr, false)
+	}
 	if err != nil && code < 0 {
 		msg := err.Error()
 		if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file") {
@@ -274,5 +334,92 @@ func (s *agentAPI) Exec(ctx context.Context, st *connect.BidiStream[orchv1.PodEx
 	mu.Lock()
 	defer mu.Unlock()
 	c := int32(code)
+	return st.Send(&orchv1.PodExecResponse{ExitCode: &c})
+}
+
+// attachPoll is how often an attach session looks for new output in the log: often, as
+// someone may be typing.
+const attachPoll = 20 * time.Millisecond
+
+// Attach joins the main process of a running container: its output from now on, read
+// from its log (stdout and stderr as one stream, sent as stdout), and, when the
+// container was started with stdin: true, its input; with tty: true, its terminal's
+// size. The session ends with the container's exit code when the container exits.
+func (s *agentAPI) Attach(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
+	first, err := st.Receive()
+	if err != nil {
+		return err
+	}
+	w, name, err := s.container(first.GetPodUid(), first.GetContainer(), first.GetName())
+	if err != nil {
+		return err
+	}
+	id, err := runningContainer(w, name, first.GetName())
+	if err != nil {
+		return err
+	}
+	var spec *orchv1.Container
+	pod, _ := w.snapshot()
+	for _, c := range append(append([]*orchv1.Container{}, pod.GetSpec().GetInitContainers()...), pod.GetSpec().GetContainers()...) {
+		if c.GetName() == name {
+			spec = c
+		}
+	}
+	if first.GetStdin() && !spec.GetStdin() {
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("container %q in pod %q was not started with stdin: true: there is no input to attach to (attach without -i shows its output)", name, first.GetName()))
+	}
+	path := w.logPath(name, attemptOf(id))
+	f, err := os.Open(path)
+	if err != nil {
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("log of container %q: %w", name, err))
+	}
+	defer f.Close()
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		return err
+	}
+
+	in := sessionInput{}
+	if spec.GetStdin() || spec.GetTty() {
+		input, err := s.a.rt.AttachInput(id)
+		if err != nil {
+			return connect.NewError(connect.CodeFailedPrecondition, err)
+		}
+		defer input.Close()
+		if first.GetStdin() {
+			in.stdin = func(b []byte) error { _, err := input.Write(b); return err }
+			if spec.GetStdinOnce() {
+				// Kubernetes' stdinOnce: stdin closes when the first session ends.
+				in.close = func() { _ = input.CloseStdin() }
+			}
+		}
+		if spec.GetTty() {
+			in.resize = func(sz runtime.TermSize) { _ = input.Resize(sz) }
+			if first.TerminalSize != nil {
+				in.resize(termSize(first.GetTerminalSize()))
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go pumpInput(first, st.Receive, in)
+	var mu sync.Mutex
+	out := streamWriter{&mu, st, false}
+	exited := func() bool {
+		cur, err := s.a.rt.State(id)
+		return err != nil || cur.Status == runtime.StatusExited || cur.Status == runtime.StatusUnknown
+	}
+	if err := followLogEvery(ctx, f, path, &s.a.logs, func(b []byte) error { _, err := out.Write(b); return err }, exited, attachPoll); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	cur, err := s.a.rt.State(id)
+	if err != nil {
+		return connect.NewError(connect.CodeUnavailable, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	c := int32(cur.ExitCode)
 	return st.Send(&orchv1.PodExecResponse{ExitCode: &c})
 }

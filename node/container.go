@@ -85,6 +85,7 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 		ID: id, Rootfs: rootfs, Args: args, Env: mergeEnv(img.Env, env), Cwd: cwd,
 		Hostname: hostname, NetNS: netns.NetNS, Mounts: mounts, Resources: resources(c),
 		CgroupParent: "orch/pod-" + w.uid, LogPath: logPath,
+		Stdin: c.GetStdin(), TTY: c.GetTty(),
 	}
 	sec.apply(&spec) // user, groups, capabilities, seccomp, sysctls, privileges
 	return spec, nil

@@ -78,12 +78,36 @@ func (s *podService) Logs(ctx context.Context, r *connect.Request[orchv1.PodLogs
 }
 
 func (s *podService) Exec(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
+	return s.relayStream(ctx, st, func(first *orchv1.PodExecRequest) error {
+		if len(first.GetCommand()) == 0 {
+			return invalid("command: Required value")
+		}
+		return nil
+	}, orchv1connect.AgentServiceClient.Exec)
+}
+
+// Attach relays an attach session to the agent of the pod's node.
+func (s *podService) Attach(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
+	return s.relayStream(ctx, st, func(first *orchv1.PodExecRequest) error {
+		if len(first.GetCommand()) != 0 {
+			return invalid("command: Forbidden: attach joins the container's own process; use exec to run a command")
+		}
+		return nil
+	}, orchv1connect.AgentServiceClient.Attach)
+}
+
+// relayStream relays an exec-style session between the client and the agent of the
+// pod's node, message by message in both directions; it knows nothing of what the
+// messages mean beyond the first one's pod.
+func (s *podService) relayStream(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse],
+	check func(*orchv1.PodExecRequest) error,
+	open func(orchv1connect.AgentServiceClient, context.Context) *connect.BidiStreamForClient[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
 	first, err := st.Receive()
 	if err != nil {
 		return err
 	}
-	if len(first.GetCommand()) == 0 {
-		return invalid("command: Required value")
+	if err := check(first); err != nil {
+		return err
 	}
 	p, ac, err := s.agentClient(ctx, first.GetNamespace(), first.GetName())
 	if err != nil {
@@ -92,7 +116,7 @@ func (s *podService) Exec(ctx context.Context, st *connect.BidiStream[orchv1.Pod
 	first.Namespace, first.PodUid = p.GetMetadata().GetNamespace(), p.GetMetadata().GetUid()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out := ac.Exec(ctx)
+	out := open(ac, ctx)
 	if err := out.Send(first); err != nil {
 		return err
 	}

@@ -25,7 +25,8 @@ type kind struct {
 var subresources = map[string]struct{ RPCs, Server string }{
 	"Pod": {
 		RPCs: `  rpc Logs(PodLogsRequest) returns (stream PodLogsResponse);
-  rpc Exec(stream PodExecRequest) returns (stream PodExecResponse);`,
+  rpc Exec(stream PodExecRequest) returns (stream PodExecResponse);
+  rpc Attach(stream PodExecRequest) returns (stream PodExecResponse);`,
 		Server: "podService",
 	},
 }

@@ -105,6 +105,9 @@ type Spec struct {
 	SeccompProfile []byte
 	// Sysctls are set in the container's namespaces before its process starts.
 	Sysctls map[string]string
+	// Stdin keeps the main process's stdin open for AttachInput (Kubernetes' stdin);
+	// TTY runs it on a terminal whose output goes to the log (Kubernetes' tty).
+	Stdin, TTY bool
 }
 
 // Status is a container's lifecycle phase.
@@ -573,11 +576,25 @@ func (r *Runtime) CgroupPaths(id string) (map[string]string, error) {
 
 // Exec runs args in running container id with the container's environment followed by
 // env, its working directory and user, and returns the exit code (128+signal when
-// killed). Ending ctx kills the process. tty is not supported yet.
+// killed). Ending ctx kills the process. With tty the process runs on a terminal of the
+// kernel's default size and everything it writes goes to stdout (see ExecTerminal).
 func (r *Runtime) Exec(ctx context.Context, id string, args, env []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error) {
 	if tty {
-		return -1, fmt.Errorf("exec in %s: a tty is not supported yet", id)
+		return r.exec(ctx, id, args, env, stdin, stdout, nil, &Terminal{})
 	}
+	return r.exec(ctx, id, args, env, stdin, stdout, stderr, nil)
+}
+
+// ExecTerminal runs args like Exec, on a new pty inside the container as `runc exec -t`
+// does: the pty is the process's stdin, stdout and stderr and its controlling terminal.
+// What stdin (if not nil) yields is typed into the terminal, everything the process
+// writes (with the terminal's \r\n line ends) goes to out, and the terminal takes
+// term's size and each of its resizes. Exec does not wait for stdin to end.
+func (r *Runtime) ExecTerminal(ctx context.Context, id string, args, env []string, stdin io.Reader, out io.Writer, term Terminal) (int, error) {
+	return r.exec(ctx, id, args, env, stdin, out, nil, &term)
+}
+
+func (r *Runtime) exec(ctx context.Context, id string, args, env []string, stdin io.Reader, stdout, stderr io.Writer, term *Terminal) (int, error) {
 	if len(args) == 0 {
 		return -1, fmt.Errorf("exec in %s: args: empty", id)
 	}
@@ -596,22 +613,94 @@ func (r *Runtime) Exec(ctx context.Context, id string, args, env []string, stdin
 		return -1, fmt.Errorf("exec in %s: container is not running", id)
 	}
 	p := &libcontainer.Process{
-		Args:   args,
-		Env:    append(processEnv(s.Env), env...),
-		Cwd:    processCwd(s.Cwd),
-		UID:    int(s.UID),
-		GID:    int(s.GID),
-		Stdin:  stdin,
-		Stdout: stdout,
-		Stderr: stderr,
+		Args: args,
+		Env:  append(processEnv(s.Env), env...),
+		Cwd:  processCwd(s.Cwd),
+		UID:  int(s.UID),
+		GID:  int(s.GID),
+	}
+	type console struct {
+		f   *os.File
+		err error
+	}
+	var consoleC chan console
+	var child *os.File
+	if term == nil {
+		p.Stdin, p.Stdout, p.Stderr = stdin, stdout, stderr
+	} else {
+		var parent *os.File
+		parent, child, err = consoleSocketPair()
+		if err != nil {
+			return -1, fmt.Errorf("exec in %s: %w", id, err)
+		}
+		defer parent.Close()
+		defer child.Close()
+		p.ConsoleSocket = child
+		p.ConsoleWidth, p.ConsoleHeight = term.Size.Cols, term.Size.Rows
+		consoleC = make(chan console, 1)
+		// The receive ends when init sends the master, or fails once every copy of the
+		// child end is closed (init gone, and ours below).
+		go func() {
+			f, err := recvConsole(parent)
+			consoleC <- console{f, err}
+		}()
 	}
 	p.AdditionalGroups = additionalGroups(s) // those of the container's init
-	if err := c.Run(p); err != nil {
+	err = c.Run(p)
+	if child != nil {
+		child.Close()
+	}
+	if err != nil {
+		if consoleC != nil {
+			select {
+			case cons := <-consoleC:
+				if cons.f != nil {
+					cons.f.Close()
+				}
+			case <-time.After(exitGrace):
+			}
+		}
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = p.Signal(syscall.SIGKILL) })
 	defer stop()
+	var master *os.File
+	copied := make(chan error, 1)
+	if consoleC != nil {
+		cons := <-consoleC
+		if cons.err != nil {
+			_ = p.Signal(syscall.SIGKILL)
+			_, _ = p.Wait()
+			return -1, fmt.Errorf("exec in %s: %w", id, cons.err)
+		}
+		master = cons.f
+		defer master.Close()
+		go func() { copied <- copyConsole(stdout, master) }()
+		if stdin != nil {
+			go func() { _, _ = io.Copy(master, stdin) }()
+		}
+		resized := make(chan struct{})
+		defer close(resized)
+		go func() {
+			for {
+				select {
+				case sz, ok := <-term.Resize:
+					if !ok {
+						return
+					}
+					if err := setWinsize(master, sz); err != nil {
+						r.log.Debug("resize exec terminal", "id", id, "err", err)
+					}
+				case <-resized:
+					return
+				}
+			}
+		}()
+	}
 	ps, err := p.Wait()
+	if master != nil {
+		drainConsole(master, copied, time.Second)
+	}
 	if ps == nil {
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}

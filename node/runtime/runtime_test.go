@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,9 +356,80 @@ func TestExec(t *testing.T) {
 	if err != nil || code != 0 || out.String() != "piped\n" {
 		t.Fatalf("exec with stdin = %d, %v, %q", code, err, out.String())
 	}
+}
 
-	if _, err := f.rt.Exec(ctx, s.ID, []string{"sh"}, nil, nil, io.Discard, io.Discard, true); err == nil {
-		t.Fatal("exec with a tty: want an error until it is supported")
+// syncBuffer is a bytes.Buffer safe to write from one goroutine and read from another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestExecTerminal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := f.spec("sleep", "600")
+	f.start(t, s)
+	ctx := context.Background()
+
+	// A terminal of the requested size, with stdout and stderr on it and \r\n line ends.
+	var out bytes.Buffer
+	code, err := f.rt.ExecTerminal(ctx, s.ID, []string{"sh", "-c", "stty size; tty; echo err >&2; exit 4"}, nil, nil, &out, Terminal{Size: TermSize{Rows: 30, Cols: 100}})
+	if err != nil || code != 4 {
+		t.Fatalf("exec on a terminal = %d, %v", code, err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "30 100\r\n/dev/pts/") || !strings.HasSuffix(got, "\r\nerr\r\n") {
+		t.Fatalf("exec on a terminal wrote %q", got)
+	}
+
+	// Exec with tty and no size: a terminal all the same.
+	out.Reset()
+	if code, err := f.rt.Exec(ctx, s.ID, []string{"tty"}, nil, nil, &out, io.Discard, true); err != nil || code != 0 || !strings.HasPrefix(out.String(), "/dev/pts/") {
+		t.Fatalf("exec with tty = %d, %v, %q", code, err, out.String())
+	}
+
+	// An interactive shell: typed input, a resize while it runs, its exit code.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	resize := make(chan TermSize, 1)
+	var tout syncBuffer
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, err := f.rt.ExecTerminal(ctx, s.ID, []string{"sh"}, nil, pr, &tout, Terminal{Size: TermSize{Rows: 24, Cols: 80}, Resize: resize})
+		done <- result{code, err}
+	}()
+	io.WriteString(pw, "echo $((6*7))\n")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(tout.String(), "42\r\n") })
+	resize <- TermSize{Rows: 40, Cols: 120}
+	// The resize and the typing travel apart: ask until the shell sees the new size.
+	waitFor(t, 10*time.Second, func() bool {
+		io.WriteString(pw, "stty size\n")
+		time.Sleep(50 * time.Millisecond)
+		return strings.Contains(tout.String(), "40 120\r\n")
+	})
+	io.WriteString(pw, "exit 3\n")
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 3 {
+			t.Fatalf("interactive exec = %d, %v; output %q", r.code, r.err, tout.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("interactive exec did not end; output %q", tout.String())
 	}
 }
 

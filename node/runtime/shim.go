@@ -92,7 +92,7 @@ func ShimMain(args []string) error {
 		report(shimReady{Error: fmt.Sprintf("record shim: %v", err)})
 		return err
 	}
-	c, p, err := startContainer(root, id)
+	c, p, cio, err := startContainer(root, id, log)
 	if err != nil {
 		log.Error("container did not start", "err", err)
 		rec := exitRecord{ExitCode: 128, FinishedAt: time.Now().UTC(), Reason: ReasonStartError, Message: err.Error()}
@@ -107,7 +107,13 @@ func ShimMain(args []string) error {
 	report(shimReady{Pid: pid})
 	log.Info("container running", "pid", pid)
 
+	if cio != nil {
+		go cio.serve()
+	}
 	ps, werr := p.Wait()
+	if cio != nil {
+		cio.finish()
+	}
 	rec := exitRecord{FinishedAt: time.Now().UTC(), ExitCode: 255, Reason: ReasonUnknown}
 	if lcs, err := c.State(); err == nil {
 		rec.StartedAt = lcs.Created
@@ -134,28 +140,29 @@ func ShimMain(args []string) error {
 }
 
 // startContainer creates and starts the container, stdout and stderr appended to its
-// log file.
-func startContainer(root, id string) (*libcontainer.Container, *libcontainer.Process, error) {
+// log file. A container with Stdin or TTY also gets its input from the shim (and with
+// TTY a terminal whose output the shim copies to the log): the returned containerIO.
+func startContainer(root, id string, log *slog.Logger) (*libcontainer.Container, *libcontainer.Process, *containerIO, error) {
 	dir := filepath.Join(root, id)
 	s, err := readSpec(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read spec: %w", err)
+		return nil, nil, nil, fmt.Errorf("read spec: %w", err)
 	}
 	cfg, err := libcontainerConfig(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(s.LogPath), 0o755); err != nil {
-		return nil, nil, fmt.Errorf("log file: %w", err)
+		return nil, nil, nil, fmt.Errorf("log file: %w", err)
 	}
 	logf, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, nil, fmt.Errorf("log file: %w", err)
+		return nil, nil, nil, fmt.Errorf("log file: %w", err)
 	}
 	defer logf.Close() // the container has its own descriptors
 	c, err := libcontainer.Create(filepath.Join(root, runcDir), id, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	p := &libcontainer.Process{
 		Args:   s.Args,
@@ -173,14 +180,30 @@ func startContainer(root, id string) (*libcontainer.Container, *libcontainer.Pro
 	if lcs, err := c.State(); err == nil {
 		paths = maps.Clone(lcs.CgroupPaths)
 	}
-	if err := c.Run(p); err != nil {
+	fail := func(err error) (*libcontainer.Container, *libcontainer.Process, *containerIO, error) {
 		if derr := c.Destroy(); derr != nil {
 			err = fmt.Errorf("%w (and destroying it: %v)", err, derr)
 		}
 		removeCgroupParents(paths, s.CgroupParent)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return c, p, nil
+	cio, afterRun, err := setupIO(dir, s, p, logf, log)
+	if err != nil {
+		return fail(err)
+	}
+	if err := c.Run(p); err != nil {
+		if cio != nil {
+			cio.finish()
+		}
+		return fail(err)
+	}
+	if err := afterRun(); err != nil {
+		_ = p.Signal(syscall.SIGKILL)
+		_, _ = p.Wait()
+		cio.finish()
+		return fail(fmt.Errorf("container input: %w", err))
+	}
+	return c, p, cio, nil
 }
 
 // waitExeced waits until the container's init has exec'd the container's program. Run

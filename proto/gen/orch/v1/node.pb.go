@@ -347,27 +347,86 @@ func (x *PodLogsResponse) GetData() []byte {
 	return nil
 }
 
-// PodExecRequest: the first message names the pod, container and command; later ones
-// carry standard input.
+// TerminalSize is the size of a terminal in character cells (kubectl's TerminalSize:
+// width is cols, height is rows).
+type TerminalSize struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          uint32                 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols          uint32                 `protobuf:"varint,2,opt,name=cols,proto3" json:"cols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TerminalSize) Reset() {
+	*x = TerminalSize{}
+	mi := &file_orch_v1_node_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TerminalSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TerminalSize) ProtoMessage() {}
+
+func (x *TerminalSize) ProtoReflect() protoreflect.Message {
+	mi := &file_orch_v1_node_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TerminalSize.ProtoReflect.Descriptor instead.
+func (*TerminalSize) Descriptor() ([]byte, []int) {
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TerminalSize) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *TerminalSize) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+// PodExecRequest: the first message names the pod, container and command (Attach: no
+// command, it joins the container's main process); later ones carry standard input and
+// terminal resizes.
 type PodExecRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Namespace  string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Container  string                 `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
-	Command    []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
-	Stdin      bool                   `protobuf:"varint,5,opt,name=stdin,proto3" json:"stdin,omitempty"`
-	Tty        bool                   `protobuf:"varint,6,opt,name=tty,proto3" json:"tty,omitempty"`
-	StdinData  []byte                 `protobuf:"bytes,7,opt,name=stdin_data,json=stdinData,proto3" json:"stdin_data,omitempty"`
-	StdinClose bool                   `protobuf:"varint,8,opt,name=stdin_close,json=stdinClose,proto3" json:"stdin_close,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Container string                 `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	Command   []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	Stdin     bool                   `protobuf:"varint,5,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	// Run the command on a terminal: its stdout and stderr are one stream, sent as stdout.
+	Tty        bool   `protobuf:"varint,6,opt,name=tty,proto3" json:"tty,omitempty"`
+	StdinData  []byte `protobuf:"bytes,7,opt,name=stdin_data,json=stdinData,proto3" json:"stdin_data,omitempty"`
+	StdinClose bool   `protobuf:"varint,8,opt,name=stdin_close,json=stdinClose,proto3" json:"stdin_close,omitempty"`
 	// Set by the master for the node: the pod's uid.
-	PodUid        string `protobuf:"bytes,9,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
+	PodUid string `protobuf:"bytes,9,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
+	// With tty: on the first message the terminal's initial size, on a later one a resize
+	// (the process gets SIGWINCH). Ignored without tty.
+	TerminalSize  *TerminalSize `protobuf:"bytes,10,opt,name=terminal_size,json=terminalSize,proto3" json:"terminal_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PodExecRequest) Reset() {
 	*x = PodExecRequest{}
-	mi := &file_orch_v1_node_proto_msgTypes[6]
+	mi := &file_orch_v1_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +438,7 @@ func (x *PodExecRequest) String() string {
 func (*PodExecRequest) ProtoMessage() {}
 
 func (x *PodExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_node_proto_msgTypes[6]
+	mi := &file_orch_v1_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +451,7 @@ func (x *PodExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodExecRequest.ProtoReflect.Descriptor instead.
 func (*PodExecRequest) Descriptor() ([]byte, []int) {
-	return file_orch_v1_node_proto_rawDescGZIP(), []int{6}
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PodExecRequest) GetNamespace() string {
@@ -458,6 +517,13 @@ func (x *PodExecRequest) GetPodUid() string {
 	return ""
 }
 
+func (x *PodExecRequest) GetTerminalSize() *TerminalSize {
+	if x != nil {
+		return x.TerminalSize
+	}
+	return nil
+}
+
 // PodExecResponse carries output, and last the exit code.
 type PodExecResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -470,7 +536,7 @@ type PodExecResponse struct {
 
 func (x *PodExecResponse) Reset() {
 	*x = PodExecResponse{}
-	mi := &file_orch_v1_node_proto_msgTypes[7]
+	mi := &file_orch_v1_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +548,7 @@ func (x *PodExecResponse) String() string {
 func (*PodExecResponse) ProtoMessage() {}
 
 func (x *PodExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orch_v1_node_proto_msgTypes[7]
+	mi := &file_orch_v1_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +561,7 @@ func (x *PodExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodExecResponse.ProtoReflect.Descriptor instead.
 func (*PodExecResponse) Descriptor() ([]byte, []int) {
-	return file_orch_v1_node_proto_rawDescGZIP(), []int{7}
+	return file_orch_v1_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PodExecResponse) GetStdout() []byte {
@@ -543,7 +609,10 @@ const file_orch_v1_node_proto_rawDesc = "" +
 	"\apod_uid\x18\a \x01(\tR\x06podUidB\r\n" +
 	"\v_tail_lines\"%\n" +
 	"\x0fPodLogsResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\xfb\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"6\n" +
+	"\fTerminalSize\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\x02 \x01(\rR\x04cols\"\xb7\x02\n" +
 	"\x0ePodExecRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -555,7 +624,9 @@ const file_orch_v1_node_proto_rawDesc = "" +
 	"stdin_data\x18\a \x01(\fR\tstdinData\x12\x1f\n" +
 	"\vstdin_close\x18\b \x01(\bR\n" +
 	"stdinClose\x12\x17\n" +
-	"\apod_uid\x18\t \x01(\tR\x06podUid\"q\n" +
+	"\apod_uid\x18\t \x01(\tR\x06podUid\x12:\n" +
+	"\rterminal_size\x18\n" +
+	" \x01(\v2\x15.orch.v1.TerminalSizeR\fterminalSize\"q\n" +
 	"\x0fPodExecResponse\x12\x16\n" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
 	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12 \n" +
@@ -564,10 +635,11 @@ const file_orch_v1_node_proto_rawDesc = "" +
 	"_exit_code2\x9f\x01\n" +
 	"\x10NodeAgentService\x12G\n" +
 	"\bRegister\x12\x1c.orch.v1.RegisterNodeRequest\x1a\x1d.orch.v1.RegisterNodeResponse\x12B\n" +
-	"\tHeartbeat\x12\x19.orch.v1.HeartbeatRequest\x1a\x1a.orch.v1.HeartbeatResponse2\x8a\x01\n" +
+	"\tHeartbeat\x12\x19.orch.v1.HeartbeatRequest\x1a\x1a.orch.v1.HeartbeatResponse2\xcb\x01\n" +
 	"\fAgentService\x12;\n" +
 	"\x04Logs\x12\x17.orch.v1.PodLogsRequest\x1a\x18.orch.v1.PodLogsResponse0\x01\x12=\n" +
-	"\x04Exec\x12\x17.orch.v1.PodExecRequest\x1a\x18.orch.v1.PodExecResponse(\x010\x01B0Z.github.com/orchd/orch/proto/gen/orch/v1;orchv1b\x06proto3"
+	"\x04Exec\x12\x17.orch.v1.PodExecRequest\x1a\x18.orch.v1.PodExecResponse(\x010\x01\x12?\n" +
+	"\x06Attach\x12\x17.orch.v1.PodExecRequest\x1a\x18.orch.v1.PodExecResponse(\x010\x01B0Z.github.com/orchd/orch/proto/gen/orch/v1;orchv1b\x06proto3"
 
 var (
 	file_orch_v1_node_proto_rawDescOnce sync.Once
@@ -581,7 +653,7 @@ func file_orch_v1_node_proto_rawDescGZIP() []byte {
 	return file_orch_v1_node_proto_rawDescData
 }
 
-var file_orch_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_orch_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_orch_v1_node_proto_goTypes = []any{
 	(*RegisterNodeRequest)(nil),  // 0: orch.v1.RegisterNodeRequest
 	(*RegisterNodeResponse)(nil), // 1: orch.v1.RegisterNodeResponse
@@ -589,26 +661,30 @@ var file_orch_v1_node_proto_goTypes = []any{
 	(*HeartbeatResponse)(nil),    // 3: orch.v1.HeartbeatResponse
 	(*PodLogsRequest)(nil),       // 4: orch.v1.PodLogsRequest
 	(*PodLogsResponse)(nil),      // 5: orch.v1.PodLogsResponse
-	(*PodExecRequest)(nil),       // 6: orch.v1.PodExecRequest
-	(*PodExecResponse)(nil),      // 7: orch.v1.PodExecResponse
-	(*Node)(nil),                 // 8: orch.v1.Node
+	(*TerminalSize)(nil),         // 6: orch.v1.TerminalSize
+	(*PodExecRequest)(nil),       // 7: orch.v1.PodExecRequest
+	(*PodExecResponse)(nil),      // 8: orch.v1.PodExecResponse
+	(*Node)(nil),                 // 9: orch.v1.Node
 }
 var file_orch_v1_node_proto_depIdxs = []int32{
-	8, // 0: orch.v1.RegisterNodeRequest.node:type_name -> orch.v1.Node
-	8, // 1: orch.v1.RegisterNodeResponse.node:type_name -> orch.v1.Node
-	0, // 2: orch.v1.NodeAgentService.Register:input_type -> orch.v1.RegisterNodeRequest
-	2, // 3: orch.v1.NodeAgentService.Heartbeat:input_type -> orch.v1.HeartbeatRequest
-	4, // 4: orch.v1.AgentService.Logs:input_type -> orch.v1.PodLogsRequest
-	6, // 5: orch.v1.AgentService.Exec:input_type -> orch.v1.PodExecRequest
-	1, // 6: orch.v1.NodeAgentService.Register:output_type -> orch.v1.RegisterNodeResponse
-	3, // 7: orch.v1.NodeAgentService.Heartbeat:output_type -> orch.v1.HeartbeatResponse
-	5, // 8: orch.v1.AgentService.Logs:output_type -> orch.v1.PodLogsResponse
-	7, // 9: orch.v1.AgentService.Exec:output_type -> orch.v1.PodExecResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	9, // 0: orch.v1.RegisterNodeRequest.node:type_name -> orch.v1.Node
+	9, // 1: orch.v1.RegisterNodeResponse.node:type_name -> orch.v1.Node
+	6, // 2: orch.v1.PodExecRequest.terminal_size:type_name -> orch.v1.TerminalSize
+	0, // 3: orch.v1.NodeAgentService.Register:input_type -> orch.v1.RegisterNodeRequest
+	2, // 4: orch.v1.NodeAgentService.Heartbeat:input_type -> orch.v1.HeartbeatRequest
+	4, // 5: orch.v1.AgentService.Logs:input_type -> orch.v1.PodLogsRequest
+	7, // 6: orch.v1.AgentService.Exec:input_type -> orch.v1.PodExecRequest
+	7, // 7: orch.v1.AgentService.Attach:input_type -> orch.v1.PodExecRequest
+	1, // 8: orch.v1.NodeAgentService.Register:output_type -> orch.v1.RegisterNodeResponse
+	3, // 9: orch.v1.NodeAgentService.Heartbeat:output_type -> orch.v1.HeartbeatResponse
+	5, // 10: orch.v1.AgentService.Logs:output_type -> orch.v1.PodLogsResponse
+	8, // 11: orch.v1.AgentService.Exec:output_type -> orch.v1.PodExecResponse
+	8, // 12: orch.v1.AgentService.Attach:output_type -> orch.v1.PodExecResponse
+	8, // [8:13] is the sub-list for method output_type
+	3, // [3:8] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_orch_v1_node_proto_init() }
@@ -618,14 +694,14 @@ func file_orch_v1_node_proto_init() {
 	}
 	file_orch_v1_core_proto_init()
 	file_orch_v1_node_proto_msgTypes[4].OneofWrappers = []any{}
-	file_orch_v1_node_proto_msgTypes[7].OneofWrappers = []any{}
+	file_orch_v1_node_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orch_v1_node_proto_rawDesc), len(file_orch_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

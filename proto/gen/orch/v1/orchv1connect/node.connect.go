@@ -47,6 +47,8 @@ const (
 	AgentServiceLogsProcedure = "/orch.v1.AgentService/Logs"
 	// AgentServiceExecProcedure is the fully-qualified name of the AgentService's Exec RPC.
 	AgentServiceExecProcedure = "/orch.v1.AgentService/Exec"
+	// AgentServiceAttachProcedure is the fully-qualified name of the AgentService's Attach RPC.
+	AgentServiceAttachProcedure = "/orch.v1.AgentService/Attach"
 )
 
 // NodeAgentServiceClient is a client for the orch.v1.NodeAgentService service.
@@ -149,6 +151,10 @@ func (UnimplementedNodeAgentServiceHandler) Heartbeat(context.Context, *connect.
 type AgentServiceClient interface {
 	Logs(context.Context, *connect.Request[v1.PodLogsRequest]) (*connect.ServerStreamForClient[v1.PodLogsResponse], error)
 	Exec(context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse]
+	// Attach joins the standard streams of a running container's main process, as
+	// kubectl attach does: output from now on, and with stdin: true in the container's
+	// spec, its input (and with tty: true, its terminal).
+	Attach(context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse]
 }
 
 // NewAgentServiceClient constructs a client for the orch.v1.AgentService service. By default, it
@@ -174,13 +180,20 @@ func NewAgentServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(agentServiceMethods.ByName("Exec")),
 			connect.WithClientOptions(opts...),
 		),
+		attach: connect.NewClient[v1.PodExecRequest, v1.PodExecResponse](
+			httpClient,
+			baseURL+AgentServiceAttachProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("Attach")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // agentServiceClient implements AgentServiceClient.
 type agentServiceClient struct {
-	logs *connect.Client[v1.PodLogsRequest, v1.PodLogsResponse]
-	exec *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
+	logs   *connect.Client[v1.PodLogsRequest, v1.PodLogsResponse]
+	exec   *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
+	attach *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
 }
 
 // Logs calls orch.v1.AgentService.Logs.
@@ -193,10 +206,19 @@ func (c *agentServiceClient) Exec(ctx context.Context) *connect.BidiStreamForCli
 	return c.exec.CallBidiStream(ctx)
 }
 
+// Attach calls orch.v1.AgentService.Attach.
+func (c *agentServiceClient) Attach(ctx context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse] {
+	return c.attach.CallBidiStream(ctx)
+}
+
 // AgentServiceHandler is an implementation of the orch.v1.AgentService service.
 type AgentServiceHandler interface {
 	Logs(context.Context, *connect.Request[v1.PodLogsRequest], *connect.ServerStream[v1.PodLogsResponse]) error
 	Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error
+	// Attach joins the standard streams of a running container's main process, as
+	// kubectl attach does: output from now on, and with stdin: true in the container's
+	// spec, its input (and with tty: true, its terminal).
+	Attach(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error
 }
 
 // NewAgentServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -218,12 +240,20 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(agentServiceMethods.ByName("Exec")),
 		connect.WithHandlerOptions(opts...),
 	)
+	agentServiceAttachHandler := connect.NewBidiStreamHandler(
+		AgentServiceAttachProcedure,
+		svc.Attach,
+		connect.WithSchema(agentServiceMethods.ByName("Attach")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/orch.v1.AgentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AgentServiceLogsProcedure:
 			agentServiceLogsHandler.ServeHTTP(w, r)
 		case AgentServiceExecProcedure:
 			agentServiceExecHandler.ServeHTTP(w, r)
+		case AgentServiceAttachProcedure:
+			agentServiceAttachHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -239,4 +269,8 @@ func (UnimplementedAgentServiceHandler) Logs(context.Context, *connect.Request[v
 
 func (UnimplementedAgentServiceHandler) Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.AgentService.Exec is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) Attach(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.AgentService.Attach is not implemented"))
 }

@@ -131,6 +131,8 @@ const (
 	PodServiceLogsProcedure = "/orch.v1.PodService/Logs"
 	// PodServiceExecProcedure is the fully-qualified name of the PodService's Exec RPC.
 	PodServiceExecProcedure = "/orch.v1.PodService/Exec"
+	// PodServiceAttachProcedure is the fully-qualified name of the PodService's Attach RPC.
+	PodServiceAttachProcedure = "/orch.v1.PodService/Attach"
 	// ServiceServiceCreateProcedure is the fully-qualified name of the ServiceService's Create RPC.
 	ServiceServiceCreateProcedure = "/orch.v1.ServiceService/Create"
 	// ServiceServiceGetProcedure is the fully-qualified name of the ServiceService's Get RPC.
@@ -901,6 +903,7 @@ type PodServiceClient interface {
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.PodWatchEvent], error)
 	Logs(context.Context, *connect.Request[v1.PodLogsRequest]) (*connect.ServerStreamForClient[v1.PodLogsResponse], error)
 	Exec(context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse]
+	Attach(context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse]
 }
 
 // NewPodServiceClient constructs a client for the orch.v1.PodService service. By default, it uses
@@ -968,6 +971,12 @@ func NewPodServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(podServiceMethods.ByName("Exec")),
 			connect.WithClientOptions(opts...),
 		),
+		attach: connect.NewClient[v1.PodExecRequest, v1.PodExecResponse](
+			httpClient,
+			baseURL+PodServiceAttachProcedure,
+			connect.WithSchema(podServiceMethods.ByName("Attach")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -982,6 +991,7 @@ type podServiceClient struct {
 	watch        *connect.Client[v1.WatchRequest, v1.PodWatchEvent]
 	logs         *connect.Client[v1.PodLogsRequest, v1.PodLogsResponse]
 	exec         *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
+	attach       *connect.Client[v1.PodExecRequest, v1.PodExecResponse]
 }
 
 // Create calls orch.v1.PodService.Create.
@@ -1029,6 +1039,11 @@ func (c *podServiceClient) Exec(ctx context.Context) *connect.BidiStreamForClien
 	return c.exec.CallBidiStream(ctx)
 }
 
+// Attach calls orch.v1.PodService.Attach.
+func (c *podServiceClient) Attach(ctx context.Context) *connect.BidiStreamForClient[v1.PodExecRequest, v1.PodExecResponse] {
+	return c.attach.CallBidiStream(ctx)
+}
+
 // PodServiceHandler is an implementation of the orch.v1.PodService service.
 type PodServiceHandler interface {
 	Create(context.Context, *connect.Request[v1.Pod]) (*connect.Response[v1.Pod], error)
@@ -1040,6 +1055,7 @@ type PodServiceHandler interface {
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.PodWatchEvent]) error
 	Logs(context.Context, *connect.Request[v1.PodLogsRequest], *connect.ServerStream[v1.PodLogsResponse]) error
 	Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error
+	Attach(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error
 }
 
 // NewPodServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -1103,6 +1119,12 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(podServiceMethods.ByName("Exec")),
 		connect.WithHandlerOptions(opts...),
 	)
+	podServiceAttachHandler := connect.NewBidiStreamHandler(
+		PodServiceAttachProcedure,
+		svc.Attach,
+		connect.WithSchema(podServiceMethods.ByName("Attach")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/orch.v1.PodService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PodServiceCreateProcedure:
@@ -1123,6 +1145,8 @@ func NewPodServiceHandler(svc PodServiceHandler, opts ...connect.HandlerOption) 
 			podServiceLogsHandler.ServeHTTP(w, r)
 		case PodServiceExecProcedure:
 			podServiceExecHandler.ServeHTTP(w, r)
+		case PodServiceAttachProcedure:
+			podServiceAttachHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1166,6 +1190,10 @@ func (UnimplementedPodServiceHandler) Logs(context.Context, *connect.Request[v1.
 
 func (UnimplementedPodServiceHandler) Exec(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.PodService.Exec is not implemented"))
+}
+
+func (UnimplementedPodServiceHandler) Attach(context.Context, *connect.BidiStream[v1.PodExecRequest, v1.PodExecResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.PodService.Attach is not implemented"))
 }
 
 // ServiceServiceClient is a client for the orch.v1.ServiceService service.
