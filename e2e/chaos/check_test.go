@@ -83,15 +83,21 @@ func (f *findings) add(counter *int, format string, args ...any) {
 // Violations counts everything wrong except checker timeouts (which fail a run too).
 func (f *findings) Violations() int { return f.LostAcks + f.WatchGaps + f.Other }
 
+// watchStream is what one watcher saw, and the resourceVersion it got to.
+type watchStream struct {
+	Events []event
+	Pos    uint64
+}
+
 // checkStreams checks the watch streams of one selection, all started at the same
-// resourceVersion (after initial) and read until the last write, against the writes sent
-// and the final state. The union of the streams is the sequence of committed changes: each
+// resourceVersion (after initial) and read until the last write (a stream that stalled,
+// up to where it got), against the writes sent and the final state. The union of the streams is the sequence of committed changes: each
 // stream must be exactly that sequence, the sequence must hold every acknowledged write
 // and nothing nobody sent, and replayed over initial it must give final.
-func checkStreams(f *findings, initial map[string]objState, streams map[string][]event, writes []write, final map[string]objState) []event {
+func checkStreams(f *findings, initial map[string]objState, streams map[string]watchStream, writes []write, final map[string]objState) []event {
 	union := map[eventKey]event{}
 	for _, name := range slices.Sorted(maps.Keys(streams)) {
-		for _, e := range streams[name] {
+		for _, e := range streams[name].Events {
 			if prev, ok := union[e.key()]; ok && prev != e {
 				f.add(&f.Other, "watchers disagree on the change at %d: %v and %v (%s)", e.RV, prev, e, name)
 				continue
@@ -102,7 +108,7 @@ func checkStreams(f *findings, initial map[string]objState, streams map[string][
 	changes := slices.SortedFunc(maps.Values(union), func(a, b event) int { return compareKeys(a.key(), b.key()) })
 
 	for _, name := range slices.Sorted(maps.Keys(streams)) {
-		s := streams[name]
+		s := streams[name].Events
 		seen := map[eventKey]bool{}
 		for i, e := range s {
 			switch {
@@ -115,7 +121,7 @@ func checkStreams(f *findings, initial map[string]objState, streams map[string][
 		}
 		var missing []event
 		for _, e := range changes {
-			if !seen[e.key()] {
+			if !seen[e.key()] && e.RV <= streams[name].Pos {
 				missing = append(missing, e)
 			}
 		}
@@ -257,7 +263,11 @@ func TestCheckStreams(t *testing.T) {
 				fin = tc.final
 			}
 			var f findings
-			changes := checkStreams(&f, initial, tc.streams, w, fin)
+			streams := map[string]watchStream{}
+			for name, evs := range tc.streams {
+				streams[name] = watchStream{Events: evs, Pos: 100}
+			}
+			changes := checkStreams(&f, initial, streams, w, fin)
 			if f.LostAcks != tc.lost || f.WatchGaps != tc.gaps || f.Other != tc.other || len(changes) != tc.events {
 				t.Errorf("lost %d gaps %d other %d changes %d, want %d %d %d %d:\n%v", f.LostAcks, f.WatchGaps, f.Other, len(changes),
 					tc.lost, tc.gaps, tc.other, tc.events, f.Problems)

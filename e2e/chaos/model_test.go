@@ -5,8 +5,11 @@ package chaos
 // operation without a definite outcome counts as possibly applied (open-ended).
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +155,43 @@ func TestCASModel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// explainIllegal describes where a history stops being linearizable: the state after the
+// longest linearizable prefix porcupine found, and the operations that could come next,
+// none of which fits.
+func explainIllegal(model porcupine.Model, ops []porcupine.Operation, info porcupine.LinearizationInfo) string {
+	var longest []porcupine.Operation
+	for _, part := range info.PartialLinearizationsOperations() {
+		for _, l := range part {
+			if len(l) > len(longest) {
+				longest = l
+			}
+		}
+	}
+	state := model.Init()
+	done := map[porcupine.Operation]int{}
+	for _, op := range longest {
+		_, state = model.Step(state, op.Input, op.Output)
+		done[op]++
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "after %d operations the register is %s; none of these fits next:", len(longest), model.DescribeState(state))
+	var pending []porcupine.Operation
+	for _, op := range ops {
+		if done[op] > 0 {
+			done[op]--
+			continue
+		}
+		pending = append(pending, op)
+	}
+	slices.SortFunc(pending, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	for _, op := range pending[:min(len(pending), 6)] {
+		ret := "open"
+		if op.Return != never {
+			ret = fmt.Sprintf("%.3fs", float64(op.Return)/1e9)
+		}
+		fmt.Fprintf(&b, "\n  client %d [%.3fs, %s] %s", op.ClientId, float64(op.Call)/1e9, ret, model.DescribeOperation(op.Input, op.Output))
+	}
+	return b.String()
 }
