@@ -148,22 +148,24 @@ func (e *env) raftConfiguration(ctx context.Context, m *harness.Master) (*orchv1
 	return resp.Msg, nil
 }
 
-// voters returns the voters in m's Raft configuration.
+// voters returns the Raft addresses of the voters in a Raft configuration. Addresses,
+// not server ids: a master whose data dir was wiped comes back at its old address as a
+// new server.
 func voters(rc *orchv1.RaftConfigurationResponse) []string {
 	var out []string
 	for _, s := range rc.GetServers() {
 		if s.GetSuffrage() == "Voter" {
-			out = append(out, s.GetId())
+			out = append(out, s.GetAddress())
 		}
 	}
 	slices.Sort(out)
 	return out
 }
 
-func names(ms []*harness.Master) []string {
+func raftAddrs(ms []*harness.Master) []string {
 	var out []string
 	for _, m := range ms {
-		out = append(out, m.Name)
+		out = append(out, m.RaftAddr)
 	}
 	slices.Sort(out)
 	return out
@@ -217,7 +219,7 @@ func (e *env) settle(ctx context.Context, f *findings) {
 			return
 		}
 	}
-	want := names(members)
+	want := raftAddrs(members)
 	var got []string
 	err := until(ctx, 30*time.Second, func(ctx context.Context) error {
 		l, err := e.c.Leader(ctx)

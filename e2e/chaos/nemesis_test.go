@@ -19,8 +19,7 @@ type nemesis interface {
 	Stop(ctx context.Context, e *env) error
 }
 
-// nemeses are all the nemeses, in the order the short run covers them. withWipe adds
-// the wiped data dir.
+// nemeses are all the nemeses, in the order the short run covers them.
 func nemeses(withWipe bool) []func() nemesis {
 	all := []func() nemesis{
 		func() nemesis { return &killOne{leader: true} },
@@ -248,7 +247,7 @@ func (n *membership) Start(ctx context.Context, e *env) error {
 			return err
 		}
 		for _, s := range rc.GetServers() {
-			if s.GetId() == added.Name && s.GetSuffrage() == "Voter" {
+			if s.GetAddress() == added.RaftAddr && s.GetSuffrage() == "Voter" {
 				return nil
 			}
 		}
