@@ -19,8 +19,10 @@ type nemesis interface {
 	Stop(ctx context.Context, e *env) error
 }
 
-// nemeses are all the nemeses, in the order the short run covers them.
-func nemeses(withWipe bool) []func() nemesis {
+// nemeses are all the nemeses, in the order the short run covers them. withWipe adds
+// the wiped data dir; withWipeQuorum the wiped master in a quorum with a stale one
+// (lost writes on main: a wiped master still votes as its old self).
+func nemeses(withWipe, withWipeQuorum bool) []func() nemesis {
 	all := []func() nemesis{
 		func() nemesis { return &killOne{leader: true} },
 		func() nemesis { return &killOne{} },
@@ -33,6 +35,9 @@ func nemeses(withWipe bool) []func() nemesis {
 	}
 	if withWipe {
 		all = append(all, func() nemesis { return &wipeFollower{} })
+	}
+	if withWipeQuorum {
+		all = append(all, func() nemesis { return &wipeQuorum{} })
 	}
 	return all
 }
@@ -304,3 +309,43 @@ func (n *wipeFollower) Start(ctx context.Context, e *env) error {
 }
 
 func (n *wipeFollower) Stop(ctx context.Context, e *env) error { return nil }
+
+// wipeQuorum makes a wiped master part of a quorum with a stale one: one follower (C) is
+// cut off while writes commit on the leader (A) and the other follower (B); then A is
+// killed, B is killed, wiped and started again, and C rejoins. B and C are a majority of
+// the configuration. If B votes as its old self, with an empty log, C is elected without
+// the writes A and B committed, and acknowledged writes are lost. Stop restarts A.
+type wipeQuorum struct{ leader *harness.Master }
+
+func (*wipeQuorum) Name() string { return "wipe-quorum" }
+
+func (n *wipeQuorum) Start(ctx context.Context, e *env) error {
+	l, err := e.leader(ctx)
+	if err != nil {
+		return err
+	}
+	fs := e.followers(l)
+	i := e.intn(len(fs))
+	b, c := fs[i], fs[1-i]
+	n.leader = l
+	e.logf("partition: %s | the others (leader %s)", c.Name, l.Name)
+	if err := e.net.Partition(e.net.Isolate(c.Host)); err != nil {
+		return err
+	}
+	sleep(ctx, 1500*time.Millisecond)
+	e.logf("kill -9 %s (leader) and %s, wipe %s's data dir, start it again, heal %s", l.Name, b.Name, b.Name, c.Name)
+	e.c.Kill(l)
+	e.c.Kill(b)
+	if err := e.c.Wipe(b); err != nil {
+		return err
+	}
+	if err := e.c.Start(b); err != nil {
+		return err
+	}
+	return e.net.Heal()
+}
+
+func (n *wipeQuorum) Stop(ctx context.Context, e *env) error {
+	e.logf("restart %s", n.leader.Name)
+	return e.c.Start(n.leader)
+}
