@@ -239,6 +239,7 @@ func TestCheckStreams(t *testing.T) {
 		lost, gaps, other, events int
 	}{
 		{name: "all watchers saw everything", streams: map[string][]event{"w0": {a, m, d}, "w1": {a, m, d}}, events: 3},
+		{name: "a stalled watcher is checked up to where it got", streams: map[string][]event{"w0": {a, m, d}, "stalled": {a}}, events: 3},
 		{name: "a watcher missed a change", streams: map[string][]event{"w0": {a, m, d}, "w1": {a, d}}, gaps: 1, events: 3},
 		{name: "a watcher got a change twice", streams: map[string][]event{"w0": {a, m, d}, "w1": {a, m, m, d}}, gaps: 1, events: 3},
 		{name: "a watcher got changes out of order", streams: map[string][]event{"w0": {a, m, d}, "w1": {a, d, m}}, gaps: 1, events: 3},
@@ -266,6 +267,9 @@ func TestCheckStreams(t *testing.T) {
 			streams := map[string]watchStream{}
 			for name, evs := range tc.streams {
 				streams[name] = watchStream{Events: evs, Pos: 100}
+				if name == "stalled" {
+					streams[name] = watchStream{Events: evs, Pos: evs[len(evs)-1].RV}
+				}
 			}
 			changes := checkStreams(&f, initial, streams, w, fin)
 			if f.LostAcks != tc.lost || f.WatchGaps != tc.gaps || f.Other != tc.other || len(changes) != tc.events {

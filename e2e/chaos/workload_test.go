@@ -25,7 +25,7 @@ import (
 )
 
 const (
-	opTimeout  = 3 * time.Second
+	opTimeout  = time.Second // short: calls cut off mid-commit are what the checks are for
 	casWorkers = 4
 	crWorkers  = 2
 )
