@@ -10,6 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X github.com/orchd/orch/server.Version=$(VERSION) -X github.com/orchd/orch/cli.Version=$(VERSION)
 RUN_DIR  := $(CURDIR)/.run
 GO_TEST_FLAGS ?=
+CHAOS_HISTORIES ?= 20
 
 BUF_VERSION          := v1.75.0
 PROTOC_GEN_GO        := v1.36.12
@@ -70,7 +71,16 @@ test: system-deps build ## Everything CI runs: unit and integration tests, short
 
 .PHONY: e2e
 e2e: system-deps build ## The end-to-end suite alone: real orchd processes (root needed for the parts that run containers)
-	ORCH_BIN=$(BIN) go test -count=1 -timeout 30m -v $(GO_TEST_FLAGS) ./e2e/...
+	ORCH_BIN=$(BIN) CHAOS_SHORT=1 go test -p 1 -count=1 -timeout 30m -v $(GO_TEST_FLAGS) ./e2e/...
+
+# The e2e suite above runs the chaos tests' short set (each nemesis once, -p 1 so that it
+# never shares the two cores with the other e2e packages); this runs many histories.
+.PHONY: chaos
+chaos: system-deps build ## Fault tests of the masters: CHAOS_HISTORIES histories (default 20), a JSON line each, then a summary
+	@echo "chaos: $(CHAOS_HISTORIES) histories, full log in .chaos.log"
+	@ORCH_BIN=$(BIN) CHAOS_HISTORIES=$(CHAOS_HISTORIES) go test -count=1 -timeout 12h -v -run '^TestChaos$$' ./e2e/chaos/ 2>&1 \
+		| tee .chaos.log | { grep --line-buffered '^{' || true; } \
+		|| { grep -E -- '--- FAIL' .chaos.log | tail -20; echo "chaos: FAILED, see .chaos.log"; exit 1; }
 
 .PHONY: bench
 bench: build ## Benchmarks; prints JSON lines (installs etcd-server, the Raft write peer)
@@ -94,4 +104,4 @@ lint: deps ## gofmt, go vet, buf lint, generated code current, package boundarie
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf $(BIN) $(RUN_DIR) .e2e.log
+	rm -rf $(BIN) $(RUN_DIR) .e2e.log .chaos.log

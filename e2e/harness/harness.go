@@ -59,6 +59,7 @@ type Master struct {
 	Name                      string
 	APIAddr, RaftAddr, Gossip string
 	DataDir                   string
+	Host                      *Host // the network namespace it runs in; nil: this one
 	args                      []string
 }
 
@@ -155,7 +156,11 @@ func (c *Cluster) newMaster(name, apiHost string) (*Master, error) {
 
 // Start starts (or restarts, with the same data dir and addresses) a master process.
 func (c *Cluster) Start(m *Master) error {
-	if err := m.start(exec.Command(filepath.Join(c.Bin, "orchd"), m.args...)); err != nil {
+	cmd := exec.Command(filepath.Join(c.Bin, "orchd"), m.args...)
+	if m.Host != nil {
+		cmd = m.Host.Command(filepath.Join(c.Bin, "orchd"), m.args...)
+	}
+	if err := m.start(cmd); err != nil {
 		return fmt.Errorf("start %s: %w", m.Name, err)
 	}
 	return nil
