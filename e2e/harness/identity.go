@@ -14,15 +14,6 @@ import (
 	"github.com/orchd/orch/transport"
 )
 
-// Wipe deletes a stopped master's data dir, as a lost disk would: restarted, the
-// master is a new server.
-func (c *Cluster) Wipe(m *Master) error {
-	if m.Running() {
-		return fmt.Errorf("wipe %s: it is running", m.Name)
-	}
-	return os.RemoveAll(m.DataDir)
-}
-
 // ServerID reads the master's server ID from identity.json in its data dir.
 func (m *Master) ServerID() (string, error) {
 	b, err := os.ReadFile(filepath.Join(m.DataDir, "identity.json"))
