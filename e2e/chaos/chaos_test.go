@@ -6,8 +6,7 @@ package chaos
 //
 //	CHAOS_HISTORIES=N     run N histories, the nemeses in turn
 //	CHAOS_NEMESIS=a,b     only these nemeses (names as in the JSON lines)
-//	CHAOS_WIPE=0          leave out the wiped-data-dir nemesis
-//	CHAOS_WIPE_QUORUM=1   add wipe-quorum: a wiped master in a quorum with a stale one
+//	CHAOS_WIPE=0          leave out the wiped-data-dir nemeses (wipe-follower, wipe-quorum)
 //	CHAOS_SEED=S          seed of the first history (the next get S+1, ...)
 //	CHAOS_CHECK_TIMEOUT   how long porcupine may take per key (default 30s); a timeout fails
 //	CHAOS_OUT=FILE        append the JSON lines to FILE too
@@ -79,7 +78,7 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := nemeses(os.Getenv("CHAOS_WIPE") != "0", os.Getenv("CHAOS_WIPE_QUORUM") == "1")
+	all := nemeses(os.Getenv("CHAOS_WIPE") != "0", os.Getenv("CHAOS_WIPE") != "0")
 	if only := os.Getenv("CHAOS_NEMESIS"); only != "" {
 		want := strings.Split(only, ",")
 		all = slices.DeleteFunc(all, func(mk func() nemesis) bool { return !slices.Contains(want, mk().Name()) })
