@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,37 +103,11 @@ func etcdPut(hc *http.Client, base, key, value string) error {
 
 func etcdPutBench(e *etcdCluster, clients int, d time.Duration, value, prefix string) result {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	var lat []time.Duration
-	var mu sync.Mutex
-	var errs atomic.Int64
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	start := time.Now()
-	for w := range clients {
-		base := e.clients[w%len(e.clients)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for i := 0; ctx.Err() == nil; i++ {
-				t0 := time.Now()
-				if err := etcdPut(hc, base, fmt.Sprintf("%s-%d-%d", prefix, w, i), value); err != nil {
-					errs.Add(1)
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start).Seconds()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return result{Bench: "etcd_put_1k", Masters: len(e.clients), Clients: clients, Ops: len(lat), Errors: errs.Load(),
-		Seconds: elapsed, OpsPerSec: float64(len(lat)) / elapsed, P50ms: percentile(lat, 0.50), P99ms: percentile(lat, 0.99), CPUs: runtime.NumCPU()}
+	r := writeLoad(clients, d, func(w, i int) error {
+		return etcdPut(hc, e.clients[w%len(e.clients)], fmt.Sprintf("%s-%d-%d", prefix, w, i), value)
+	})
+	r.Bench, r.Masters = "etcd_put_1k", len(e.clients)
+	return r
 }
 
 func percentile(lat []time.Duration, p float64) float64 {

@@ -127,6 +127,22 @@ func run(duration time.Duration, levels string) error {
 
 func createBench(c *harness.Cluster, clients int, d time.Duration, value, prefix string) result {
 	hc := transport.Client()
+	cls := make([]orchv1connect.ConfigMapServiceClient, clients)
+	for w := range cls {
+		cls[w] = orchv1connect.NewConfigMapServiceClient(hc, c.Masters[w%len(c.Masters)].URL())
+	}
+	r := writeLoad(clients, d, func(w, i int) error {
+		obj := &orchv1.ConfigMap{Metadata: &orchv1.ObjectMeta{Name: fmt.Sprintf("%s-%d-%d", prefix, w, i)}, Data: map[string]string{"v": value}}
+		_, err := cls[w].Create(context.Background(), connect.NewRequest(obj))
+		return err
+	})
+	r.Bench, r.Masters = "api_create_configmap_1k", len(c.Masters)
+	return r
+}
+
+// writeLoad runs op from clients concurrent workers for d (worker w's i-th call) and
+// measures throughput and latency of the calls that succeeded.
+func writeLoad(clients int, d time.Duration, op func(w, i int) error) result {
 	var lat []time.Duration
 	var mu sync.Mutex
 	var errs atomic.Int64
@@ -135,16 +151,13 @@ func createBench(c *harness.Cluster, clients int, d time.Duration, value, prefix
 	defer cancel()
 	start := time.Now()
 	for w := range clients {
-		cl := orchv1connect.NewConfigMapServiceClient(hc, c.Masters[w%len(c.Masters)].URL())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
 			for i := 0; ctx.Err() == nil; i++ {
-				obj := &orchv1.ConfigMap{Metadata: &orchv1.ObjectMeta{Name: fmt.Sprintf("%s-%d-%d", prefix, w, i)}, Data: map[string]string{"v": value}}
 				t0 := time.Now()
-				_, err := cl.Create(context.Background(), connect.NewRequest(obj))
-				if err != nil {
+				if err := op(w, i); err != nil {
 					errs.Add(1)
 					continue
 				}
@@ -158,6 +171,6 @@ func createBench(c *harness.Cluster, clients int, d time.Duration, value, prefix
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return result{Bench: "api_create_configmap_1k", Masters: len(c.Masters), Clients: clients, Ops: len(lat), Errors: errs.Load(),
-		Seconds: elapsed, OpsPerSec: float64(len(lat)) / elapsed, P50ms: percentile(lat, 0.50), P99ms: percentile(lat, 0.99), CPUs: runtime.NumCPU()}
+	return result{Clients: clients, Ops: len(lat), Errors: errs.Load(), Seconds: elapsed, OpsPerSec: float64(len(lat)) / elapsed,
+		P50ms: percentile(lat, 0.50), P99ms: percentile(lat, 0.99), CPUs: runtime.NumCPU()}
 }
