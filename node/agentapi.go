@@ -277,16 +277,23 @@ func runningContainer(w *podWorker, name, podName string) (string, error) {
 	return atts[len(atts)-1].ID, nil
 }
 
+// session reads the first message of an exec or attach stream and finds the running
+// container it names.
+func (s *agentAPI) session(st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) (first *orchv1.PodExecRequest, w *podWorker, name, id string, err error) {
+	if first, err = st.Receive(); err != nil {
+		return nil, nil, "", "", err
+	}
+	if w, name, err = s.container(first.GetPodUid(), first.GetContainer(), first.GetName()); err != nil {
+		return nil, nil, "", "", err
+	}
+	if id, err = runningContainer(w, name, first.GetName()); err != nil {
+		return nil, nil, "", "", err
+	}
+	return first, w, name, id, nil
+}
+
 func (s *agentAPI) Exec(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
-	first, err := st.Receive()
-	if err != nil {
-		return err
-	}
-	w, name, err := s.container(first.GetPodUid(), first.GetContainer(), first.GetName())
-	if err != nil {
-		return err
-	}
-	id, err := runningContainer(w, name, first.GetName())
+	first, _, _, id, err := s.session(st)
 	if err != nil {
 		return err
 	}
@@ -346,15 +353,7 @@ const attachPoll = 20 * time.Millisecond
 // container was started with stdin: true, its input; with tty: true, its terminal's
 // size. The session ends with the container's exit code when the container exits.
 func (s *agentAPI) Attach(ctx context.Context, st *connect.BidiStream[orchv1.PodExecRequest, orchv1.PodExecResponse]) error {
-	first, err := st.Receive()
-	if err != nil {
-		return err
-	}
-	w, name, err := s.container(first.GetPodUid(), first.GetContainer(), first.GetName())
-	if err != nil {
-		return err
-	}
-	id, err := runningContainer(w, name, first.GetName())
+	first, w, name, id, err := s.session(st)
 	if err != nil {
 		return err
 	}
