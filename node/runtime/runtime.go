@@ -679,9 +679,12 @@ func (r *Runtime) exec(ctx context.Context, id string, args, env []string, stdin
 		if stdin != nil {
 			go func() { _, _ = io.Copy(master, stdin) }()
 		}
-		resized := make(chan struct{})
-		defer close(resized)
+		resized, resizerDone := make(chan struct{}), make(chan struct{})
+		// Runs before master.Close (defers run last first): no resize is under way on
+		// a closed terminal.
+		defer func() { close(resized); <-resizerDone }()
 		go func() {
+			defer close(resizerDone)
 			for {
 				select {
 				case sz, ok := <-term.Resize:

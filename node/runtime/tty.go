@@ -28,7 +28,19 @@ func setWinsize(f *os.File, s TermSize) error {
 	if s.Rows == 0 || s.Cols == 0 {
 		return nil
 	}
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: s.Rows, Col: s.Cols})
+	// Through the raw descriptor: File.Fd would switch it to blocking mode under the
+	// goroutine copying its output.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: s.Rows, Col: s.Cols})
+	}); err != nil {
+		return err
+	}
+	return ierr
 }
 
 // consoleSocketPair returns the two ends of the socket over which libcontainer's init
