@@ -209,10 +209,21 @@ spec:
 		if v := e.procStatus(t, "security-context-demo", "sec-ctx-demo", "Seccomp"); v != "2" {
 			t.Errorf("Seccomp = %q, want 2 (filter) by default", v)
 		}
-		// fsGroup owns the volume's files only if the volume code does; the process has
-		// the group either way: it can create a file there owned by gid 3000.
 		if out, code := e.execIn(t, "security-context-demo", "sec-ctx-demo", "sh", "-c", "touch /tmp/x && ls -ln /tmp/x"); code != 0 || !strings.Contains(out, " 1000 ") {
 			t.Errorf("files of the process: %q (exit %d)", out, code)
+		}
+		// As the docs show: the volume belongs to fsGroup 2000, and a file the process
+		// creates in it gets group 2000 (setgid directory), not its own 3000.
+		out, code := e.execIn(t, "security-context-demo", "sec-ctx-demo", "sh", "-c", "ls -lnd /data/demo; echo hello > /data/demo/testfile && ls -ln /data/demo/testfile")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 2 {
+			t.Fatalf("fsGroup volume: %q (exit %d)", out, code)
+		}
+		if f := strings.Fields(lines[0]); len(f) < 4 || f[3] != "2000" || !strings.HasPrefix(f[0], "drwxrws") {
+			t.Errorf("volume directory %q: want group 2000, group rwx and setgid", lines[0])
+		}
+		if f := strings.Fields(lines[1]); len(f) < 4 || f[2] != "1000" || f[3] != "2000" {
+			t.Errorf("new file %q: want owner 1000, group 2000", lines[1])
 		}
 	})
 

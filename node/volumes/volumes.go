@@ -49,6 +49,7 @@ type Manager struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per pod UID: Setup and Teardown of one pod never overlap
+	owned map[string]bool        // emptyDir paths given their pod's fsGroup by this agent
 }
 
 // New returns a Manager for root (DATA/pods). Nothing is created until a pod is set up.
@@ -56,7 +57,7 @@ func New(root string, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{root: root, log: log, locks: map[string]*sync.Mutex{}}
+	return &Manager{root: root, log: log, locks: map[string]*sync.Mutex{}, owned: map[string]bool{}}
 }
 
 func (m *Manager) lock(uid string) func() {
@@ -125,7 +126,10 @@ func (m *Manager) setupVolume(ctx context.Context, pod *orchv1.Pod, podDir strin
 	dir := filepath.Join(podDir, "volumes", v.GetName())
 	switch {
 	case v.GetEmptyDir() != nil:
-		return dir, setupEmptyDir(dir, v.GetEmptyDir())
+		if err := setupEmptyDir(dir, v.GetEmptyDir()); err != nil {
+			return "", err
+		}
+		return dir, m.ownEmptyDir(dir, pod)
 	case v.GetHostPath() != nil:
 		return setupHostPath(v.GetHostPath())
 	case v.GetConfigMap() != nil:
@@ -134,27 +138,27 @@ func (m *Manager) setupVolume(ctx context.Context, pod *orchv1.Pod, podDir strin
 		if err != nil {
 			return "", err
 		}
-		return dir, m.publish(dir, false, files)
+		return dir, m.publish(dir, false, files, pod)
 	case v.GetSecret() != nil:
 		s := v.GetSecret()
 		files, err := secretFiles(ctx, src, namespace(pod), s.GetSecretName(), s.GetItems(), s.GetOptional(), modeOr(s.DefaultMode, defaultMode))
 		if err != nil {
 			return "", err
 		}
-		return dir, m.publish(dir, true, files)
+		return dir, m.publish(dir, true, files, pod)
 	case v.GetProjected() != nil:
 		files, err := projectedFiles(ctx, src, pod, v.GetProjected())
 		if err != nil {
 			return "", err
 		}
-		return dir, m.publish(dir, true, files)
+		return dir, m.publish(dir, true, files, pod)
 	case v.GetDownwardApi() != nil:
 		d := v.GetDownwardApi()
 		files, err := downwardFiles(pod, d.GetItems(), modeOr(d.DefaultMode, defaultMode))
 		if err != nil {
 			return "", err
 		}
-		return dir, m.publish(dir, false, files)
+		return dir, m.publish(dir, false, files, pod)
 	case v.GetPersistentVolumeClaim() != nil:
 		return "", fmt.Errorf("persistentVolumeClaim volumes (claim %q) are not supported yet", v.GetPersistentVolumeClaim().GetClaimName())
 	case v.GetNfs() != nil:
@@ -164,8 +168,9 @@ func (m *Manager) setupVolume(ctx context.Context, pod *orchv1.Pod, podDir strin
 	}
 }
 
-// publish makes dir (on a tmpfs when onTmpfs) and writes files into it atomically.
-func (m *Manager) publish(dir string, onTmpfs bool, files map[string]file) error {
+// publish makes dir (on a tmpfs when onTmpfs) and writes files into it atomically, owned
+// by the pod's fsGroup when it has one.
+func (m *Manager) publish(dir string, onTmpfs bool, files map[string]file, pod *orchv1.Pod) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -178,9 +183,28 @@ func (m *Manager) publish(dir string, onTmpfs bool, files map[string]file) error
 	if err != nil {
 		return err
 	}
-	if changed {
-		m.log.Debug("volume contents updated", "dir", dir, "files", len(files))
+	if !changed {
+		return nil
 	}
+	m.log.Debug("volume contents updated", "dir", dir, "files", len(files))
+	return setOwnership(dir, pod, true)
+}
+
+// ownEmptyDir applies the pod's fsGroup to an emptyDir once per agent run (as the kubelet
+// does at each mount), not at every sync: the walk covers what containers wrote.
+func (m *Manager) ownEmptyDir(dir string, pod *orchv1.Pod) error {
+	m.mu.Lock()
+	done := m.owned[dir]
+	m.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := setOwnership(dir, pod, false); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.owned[dir] = true
+	m.mu.Unlock()
 	return nil
 }
 
@@ -209,8 +233,16 @@ func setupEmptyDir(dir string, ed *orchv1.EmptyDirVolumeSource) error {
 		return fmt.Errorf("emptyDir medium %q is not supported (use \"\" or Memory)", ed.GetMedium())
 	}
 	// Any container user may write an emptyDir, as in Kubernetes; MkdirAll is subject to
-	// the umask and a fresh tmpfs root has its own mode.
-	return os.Chmod(dir, 0o777)
+	// the umask and a fresh tmpfs root has its own mode. The setgid bit an fsGroup put
+	// there stays.
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm() == 0o777 {
+		return nil
+	}
+	return os.Chmod(dir, fi.Mode()&(os.ModeSetgid|os.ModeSticky)|0o777)
 }
 
 func setupHostPath(hp *orchv1.HostPathVolumeSource) (string, error) {
@@ -296,6 +328,11 @@ func (m *Manager) Teardown(podUID string) error {
 	}
 	m.mu.Lock()
 	delete(m.locks, podUID)
+	for p := range m.owned {
+		if strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			delete(m.owned, p)
+		}
+	}
 	m.mu.Unlock()
 	return nil
 }
