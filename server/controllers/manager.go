@@ -103,7 +103,9 @@ func NewManager(deps Deps) *Manager {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{deps: deps, workers: 2, controllers: []Controller{}}
+	return &Manager{deps: deps, workers: 2, controllers: []Controller{
+		NewReplicaSetController(deps),
+	}}
 }
 
 // NewManagerOf returns a manager of the given controllers (tests).

@@ -1,0 +1,94 @@
+package server
+
+// The controllers run in the leader of a real master, read its store and write through
+// its API: a ReplicaSet gets its pods, scales, and its pods go with it.
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/orchd/orch/api"
+	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
+)
+
+func workloadTemplate(app string) *orchv1.PodTemplateSpec {
+	return &orchv1.PodTemplateSpec{
+		Metadata: &orchv1.ObjectMeta{Labels: map[string]string{"app": app}},
+		Spec:     &orchv1.PodSpec{Containers: []*orchv1.Container{{Name: "c", Image: "busybox"}}},
+	}
+}
+
+func activePods(v View, ownerUID string) []*orchv1.Pod {
+	var out []*orchv1.Pod
+	for _, o := range v.Owned(api.PodKind, ownerUID) {
+		p := o.(*orchv1.Pod)
+		if p.GetMetadata().GetDeletionTimestamp() == nil && !api.PodTerminal(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func TestControllersReplicaSet(t *testing.T) {
+	c := startCluster(t, 1)
+	m := c.masters[c.leader()]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rs := &orchv1.ReplicaSet{Metadata: &orchv1.ObjectMeta{Name: "web"}, Spec: &orchv1.ReplicaSetSpec{
+		Replicas: proto.Int32(3),
+		Selector: &orchv1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Template: workloadTemplate("web"),
+	}}
+	o, err := m.api.Create(ctx, api.ReplicaSetKind, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := o.GetMetadata().GetUid()
+	waitFor(t, 10*time.Second, "3 pods of the ReplicaSet", func() bool { return len(activePods(m.store.View(), uid)) == 3 })
+	for _, p := range activePods(m.store.View(), uid) {
+		if !strings.HasPrefix(p.GetMetadata().GetName(), "web-") || len(p.GetMetadata().GetName()) != len("web-")+5 {
+			t.Errorf("pod name %q: want web-<5 random characters>", p.GetMetadata().GetName())
+		}
+		ref := p.GetMetadata().GetOwnerReferences()
+		if len(ref) != 1 || !ref[0].GetController() || !ref[0].GetBlockOwnerDeletion() || ref[0].GetKind() != "ReplicaSet" {
+			t.Errorf("pod owner references %v", ref)
+		}
+	}
+	waitFor(t, 10*time.Second, "status.replicas 3", func() bool {
+		cur, _ := m.store.View().Get(api.ReplicaSetKind, "default/web")
+		st := cur.(*orchv1.ReplicaSet).GetStatus()
+		return st.GetReplicas() == 3 && st.GetObservedGeneration() == 1
+	})
+
+	// An orphan that matches is adopted, so one more is not created but one is deleted.
+	orphan := &orchv1.Pod{Metadata: &orchv1.ObjectMeta{Name: "stray", Labels: map[string]string{"app": "web"}}, Spec: workloadTemplate("web").Spec}
+	if _, err := m.api.Create(ctx, api.PodKind, orphan); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "3 pods after adopting the orphan", func() bool {
+		pods := activePods(m.store.View(), uid)
+		return len(pods) == 3
+	})
+
+	cur, _ := m.store.View().Get(api.ReplicaSetKind, "default/web")
+	next := proto.Clone(cur).(*orchv1.ReplicaSet)
+	next.Spec.Replicas = proto.Int32(1)
+	if _, err := m.api.Update(ctx, api.ReplicaSetKind, next); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "1 pod after scaling down", func() bool { return len(activePods(m.store.View(), uid)) == 1 })
+	waitFor(t, 10*time.Second, "status.replicas 1 at generation 2", func() bool {
+		cur, _ := m.store.View().Get(api.ReplicaSetKind, "default/web")
+		st := cur.(*orchv1.ReplicaSet).GetStatus()
+		return st.GetReplicas() == 1 && st.GetObservedGeneration() == 2
+	})
+	// Nothing more happens: the ReplicaSet settled.
+	time.Sleep(300 * time.Millisecond)
+	if n := len(m.store.View().Owned(api.PodKind, uid)); n != 1 {
+		t.Fatalf("%d pods owned after settling, want 1", n)
+	}
+}
