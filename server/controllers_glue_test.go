@@ -91,4 +91,19 @@ func TestControllersReplicaSet(t *testing.T) {
 	if n := len(m.store.View().Owned(api.PodKind, uid)); n != 1 {
 		t.Fatalf("%d pods owned after settling, want 1", n)
 	}
+
+	// Garbage collection: the ReplicaSet goes, then its pods; a pod whose owner never
+	// existed goes too.
+	if _, err := m.api.Delete(ctx, api.ReplicaSetKind, &orchv1.DeleteRequest{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	dangling := &orchv1.Pod{Metadata: &orchv1.ObjectMeta{Name: "dangling", OwnerReferences: []*orchv1.OwnerReference{{
+		ApiVersion: "apps/v1", Kind: "ReplicaSet", Name: "ghost", Uid: "no-such-uid"}}}, Spec: workloadTemplate("x").Spec}
+	if _, err := m.api.Create(ctx, api.PodKind, dangling); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the ReplicaSet's pods collected", func() bool {
+		_, ok := m.store.View().Get(api.PodKind, "default/dangling")
+		return len(m.store.View().Owned(api.PodKind, uid)) == 0 && !ok
+	})
 }
