@@ -107,3 +107,93 @@ func TestControllersReplicaSet(t *testing.T) {
 		return len(m.store.View().Owned(api.PodKind, uid)) == 0 && !ok
 	})
 }
+
+// markPodsReady plays a node that starts every pod at once, until ctx ends.
+func markPodsReady(ctx context.Context, m *Master) {
+	for ctx.Err() == nil {
+		for _, o := range m.store.View().List(api.PodKind, "") {
+			p := o.(*orchv1.Pod)
+			if p.GetStatus().GetPhase() == api.PodRunning || p.GetMetadata().GetDeletionTimestamp() != nil {
+				continue
+			}
+			next := proto.Clone(p).(*orchv1.Pod)
+			next.Status.Phase = api.PodRunning
+			next.Status.Conditions = append(next.Status.Conditions, &orchv1.PodCondition{Type: api.PodReady, Status: api.ConditionTrue,
+				LastTransitionTime: p.GetMetadata().GetCreationTimestamp()})
+			m.api.UpdateStatus(ctx, api.PodKind, next)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestControllersDeploymentRollsOut(t *testing.T) {
+	c := startCluster(t, 1)
+	m := c.masters[c.leader()]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	go markPodsReady(ctx, m)
+	d := &orchv1.Deployment{Metadata: &orchv1.ObjectMeta{Name: "web"}, Spec: &orchv1.DeploymentSpec{
+		Replicas: proto.Int32(3),
+		Selector: &orchv1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Template: workloadTemplate("web"),
+	}}
+	o, err := m.api.Create(ctx, api.DeploymentKind, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := o.GetMetadata().GetUid()
+	get := func() *orchv1.Deployment {
+		o, _ := m.store.View().Get(api.DeploymentKind, "default/web")
+		d, _ := o.(*orchv1.Deployment)
+		return d
+	}
+	complete := func(gen int64) func() bool {
+		return func() bool {
+			d := get()
+			st := d.GetStatus()
+			for _, c := range st.GetConditions() {
+				if c.GetType() == "Progressing" && c.GetReason() == "NewReplicaSetAvailable" {
+					return st.GetObservedGeneration() == gen && st.GetUpdatedReplicas() == 3 && st.GetAvailableReplicas() == 3 && st.GetReplicas() == 3
+				}
+			}
+			return false
+		}
+	}
+	waitFor(t, 20*time.Second, "the first rollout complete", complete(1))
+	if rss := m.store.View().Owned(api.ReplicaSetKind, uid); len(rss) != 1 {
+		t.Fatalf("%d ReplicaSets, want 1", len(rss))
+	}
+
+	next := proto.Clone(get()).(*orchv1.Deployment)
+	next.Spec.Template.Spec.Containers[0].Image = "busybox:2"
+	if _, err := m.api.Update(ctx, api.DeploymentKind, next); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the second rollout complete", complete(2))
+	rss := m.store.View().Owned(api.ReplicaSetKind, uid)
+	if len(rss) != 2 {
+		t.Fatalf("%d ReplicaSets, want 2", len(rss))
+	}
+	for _, o := range rss {
+		rs := o.(*orchv1.ReplicaSet)
+		img := rs.GetSpec().GetTemplate().GetSpec().GetContainers()[0].GetImage()
+		want := int32(0)
+		if img == "busybox:2" {
+			want = 3
+		}
+		if rs.GetSpec().GetReplicas() != want {
+			t.Errorf("ReplicaSet of %s has %d replicas, want %d", img, rs.GetSpec().GetReplicas(), want)
+		}
+	}
+	if r := get().GetMetadata().GetAnnotations()["deployment.kubernetes.io/revision"]; r != "2" {
+		t.Fatalf("revision %q, want 2", r)
+	}
+
+	if _, err := m.api.Delete(ctx, api.DeploymentKind, &orchv1.DeleteRequest{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the ReplicaSets and pods collected", func() bool {
+		v := m.store.View()
+		return len(v.List(api.ReplicaSetKind, "default")) == 0 && len(v.List(api.PodKind, "default")) == 0
+	})
+}

@@ -105,6 +105,7 @@ func NewManager(deps Deps) *Manager {
 	}
 	return &Manager{deps: deps, workers: 2, controllers: []Controller{
 		NewReplicaSetController(deps),
+		NewDeploymentController(deps),
 		NewGarbageCollector(deps),
 	}}
 }
