@@ -106,3 +106,32 @@ func TestSetImages(t *testing.T) {
 		t.Fatalf("unknown container: %v", err)
 	}
 }
+
+func TestApplyKeepsControllerAnnotations(t *testing.T) {
+	t.Parallel()
+	ms := decodeOK(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default, annotations: {team: a}}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: busybox}]}
+`)
+	desired := ms[0].Object
+	live := proto.Clone(desired).(*orchv1.Deployment)
+	live.Metadata.Annotations = map[string]string{"team": "a", revisionAnnotation: "3"}
+	preserveAllocated(desired, live)
+	if !sameDesiredState(desired, live) {
+		t.Fatalf("re-applying reads as a change: the revision annotation is not kept (%v)", desired.GetMetadata().GetAnnotations())
+	}
+	live.Metadata.Annotations["other.example.com/x"] = "y"
+	desired = decodeOK(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default, annotations: {team: a}}
+`)[0].Object
+	preserveAllocated(desired, live)
+	if _, kept := desired.GetMetadata().GetAnnotations()["other.example.com/x"]; kept {
+		t.Fatal("an annotation the controllers do not own was kept")
+	}
+}
