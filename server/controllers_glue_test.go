@@ -197,3 +197,40 @@ func TestControllersDeploymentRollsOut(t *testing.T) {
 		return len(v.List(api.ReplicaSetKind, "default")) == 0 && len(v.List(api.PodKind, "default")) == 0
 	})
 }
+
+func TestControllersMoveWithLeadership(t *testing.T) {
+	c := startCluster(t, 3)
+	l := c.leader()
+	m := c.masters[l]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rs := &orchv1.ReplicaSet{Metadata: &orchv1.ObjectMeta{Name: "web"}, Spec: &orchv1.ReplicaSetSpec{
+		Replicas: proto.Int32(2),
+		Selector: &orchv1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Template: workloadTemplate("web"),
+	}}
+	o, err := m.api.Create(ctx, api.ReplicaSetKind, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := o.GetMetadata().GetUid()
+	waitFor(t, 10*time.Second, "2 pods", func() bool { return len(activePods(m.store.View(), uid)) == 2 })
+
+	c.stop(l)
+	nl := c.leader()
+	n := c.masters[nl]
+	cur, err := n.api.Get(ctx, api.ReplicaSetKind, &orchv1.GetRequest{Namespace: "default", Name: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := proto.Clone(cur).(*orchv1.ReplicaSet)
+	next.Spec.Replicas = proto.Int32(4)
+	if _, err := n.api.Update(ctx, api.ReplicaSetKind, next); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "4 pods made by the new leader", func() bool { return len(activePods(n.store.View(), uid)) == 4 })
+	time.Sleep(500 * time.Millisecond)
+	if got := len(n.store.View().Owned(api.PodKind, uid)); got != 4 {
+		t.Fatalf("%d pods after the failover, want 4", got)
+	}
+}
