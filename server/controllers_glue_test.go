@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/orchd/orch/api"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
+	"github.com/orchd/orch/transport"
 )
 
 func workloadTemplate(app string) *orchv1.PodTemplateSpec {
@@ -86,6 +88,18 @@ func TestControllersReplicaSet(t *testing.T) {
 		st := cur.(*orchv1.ReplicaSet).GetStatus()
 		return st.GetReplicas() == 1 && st.GetObservedGeneration() == 2
 	})
+	resp, err := transport.Client().Get(m.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`orch_controller_syncs_total{controller="replicaset",result="ok"}`, `orch_controller_queue_depth{controller="deployment"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// Nothing more happens: the ReplicaSet settled.
 	time.Sleep(300 * time.Millisecond)
 	if n := len(m.store.View().Owned(api.PodKind, uid)); n != 1 {
