@@ -72,9 +72,9 @@ start() {
 		ip=$(orchctl get pod web -o json | sed -n 's/.*"podIP": *"\([0-9.]*\)".*/\1/p' | head -1)
 		echo "== curl http://$ip:8080/"
 		curl -fsS "http://$ip:8080/"
-		echo "== orchctl rollout status deployment/hello"
-		orchctl rollout status deployment/hello --timeout 120s
-		orchctl get deploy,rs -l app=hello
+		echo "== orchctl rollout status deployment/httpd"
+		orchctl rollout status deployment/httpd --timeout 120s
+		orchctl get deploy,rs -l app=httpd
 	else
 		echo "(not root: no worker, pods stay Pending)"
 		orchctl get pods
@@ -85,8 +85,8 @@ orch is running. Try:
   orchctl get pods -o wide
   orchctl logs web
   orchctl exec web -- ls /www
-  orchctl scale deployment hello --replicas 5
-  orchctl rollout restart deployment/hello && orchctl rollout status deployment/hello
+  orchctl scale deployment httpd --replicas 5
+  orchctl rollout restart deployment/httpd && orchctl rollout status deployment/httpd
   orchctl cluster members
 Stop it with: make stop
 TXT
