@@ -744,6 +744,11 @@ func (s *deploySim) syncRolloutStatus(all []*orchv1.ReplicaSet, newRS *orchv1.Re
 				fmt.Sprintf("ReplicaSet %q has timed out progressing.", rsName), s.now))
 		}
 	}
+	if f := replicaFailure(all, newRS); f != nil {
+		setCondition(st, f)
+	} else {
+		removeCondition(st, DeploymentReplicaFailure)
+	}
 	d.Status = st
 	// Nothing triggers the deadline check: look again when it passes.
 	if c := getCondition(st, DeploymentProgressing); hasProgressDeadline(d) && c != nil && c.GetStatus() == api.ConditionTrue &&
@@ -771,4 +776,20 @@ func (s *deploySim) checkPausedConditions() {
 	case !d.GetSpec().GetPaused() && pausedCond:
 		setCondition(d.Status, newCondition(DeploymentProgressing, ConditionUnknown, ResumedDeployReason, "Deployment is resumed", s.now))
 	}
+}
+
+// replicaFailure is the ReplicaFailure condition of the new ReplicaSet, else of an old
+// one, as a Deployment condition.
+func replicaFailure(all []*orchv1.ReplicaSet, newRS *orchv1.ReplicaSet) *orchv1.DeploymentCondition {
+	for _, rss := range [][]*orchv1.ReplicaSet{{newRS}, all} {
+		for _, rs := range rss {
+			for _, c := range rs.GetStatus().GetConditions() {
+				if c.GetType() == ReplicaFailure {
+					return &orchv1.DeploymentCondition{Type: DeploymentReplicaFailure, Status: c.GetStatus(), Reason: c.GetReason(),
+						Message: c.GetMessage(), LastUpdateTime: c.GetLastTransitionTime(), LastTransitionTime: c.GetLastTransitionTime()}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -506,3 +506,21 @@ func TestDeploymentAdoptsAndReleasesReplicaSets(t *testing.T) {
 		t.Fatal("created a ReplicaSet although the adopted one has the template")
 	}
 }
+
+func TestDeploymentReportsReplicaFailure(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, testDeployment(2, "a"))
+	w.step()
+	w.rss[0].Status.Conditions = []*orchv1.ReplicaSetCondition{{Type: ReplicaFailure, Status: api.ConditionTrue, Reason: "FailedCreate",
+		Message: "pods \"x\" is forbidden", LastTransitionTime: timestamppb.New(t0)}}
+	w.step()
+	c := getCondition(w.d.Status, DeploymentReplicaFailure)
+	if c == nil || c.GetReason() != "FailedCreate" || c.GetStatus() != api.ConditionTrue {
+		t.Fatalf("ReplicaFailure %v: want the ReplicaSet's FailedCreate", c)
+	}
+	w.rss[0].Status.Conditions = nil
+	w.step()
+	if c := getCondition(w.d.Status, DeploymentReplicaFailure); c != nil {
+		t.Fatalf("ReplicaFailure %v stays after the ReplicaSet recovered", c)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/orchd/orch/api"
@@ -119,9 +121,19 @@ func (c *ReplicaSetController) Sync(ctx context.Context, key string) (Result, er
 		return Result{}, err
 	}
 	manageErr := c.manage(ctx, key, rs, plan)
-	if plan.Status != nil {
+	st, changed := plan.Status, plan.Status != nil
+	if st == nil {
+		st = proto.Clone(rs.GetStatus()).(*orchv1.ReplicaSetStatus)
+		if st == nil {
+			st = &orchv1.ReplicaSetStatus{}
+		}
+	}
+	if setReplicaFailure(st, plan, manageErr, c.deps.Now()) {
+		changed = true
+	}
+	if changed {
 		next := proto.Clone(rs).(*orchv1.ReplicaSet)
-		next.Status = plan.Status
+		next.Status = st
 		if _, err := c.deps.Writer.UpdateStatus(ctx, api.ReplicaSetKind, next); err != nil && !isNotFound(err) {
 			return Result{}, errors.Join(manageErr, fmt.Errorf("update status of replicaset %s: %w", key, err))
 		}
@@ -182,6 +194,29 @@ func (c *ReplicaSetController) manage(ctx context.Context, key string, rs *orchv
 		return errors.Join(errs...)
 	}
 	return nil
+}
+
+// ReplicaFailure is the ReplicaSet condition of pods it could not create or delete.
+const ReplicaFailure = "ReplicaFailure"
+
+// setReplicaFailure sets the ReplicaFailure condition when creating or deleting pods
+// failed, and removes it once that works again, as Kubernetes' calculateStatus.
+func setReplicaFailure(st *orchv1.ReplicaSetStatus, plan rsPlan, err error, now time.Time) bool {
+	i := slices.IndexFunc(st.GetConditions(), func(c *orchv1.ReplicaSetCondition) bool { return c.GetType() == ReplicaFailure })
+	switch {
+	case err != nil && i < 0:
+		reason := "FailedDelete"
+		if plan.Create > 0 {
+			reason = "FailedCreate"
+		}
+		st.Conditions = append(st.Conditions, &orchv1.ReplicaSetCondition{Type: ReplicaFailure, Status: api.ConditionTrue,
+			Reason: reason, Message: err.Error(), LastTransitionTime: timestamppb.New(now.UTC().Truncate(time.Second))})
+		return true
+	case err == nil && i >= 0:
+		st.Conditions = slices.Delete(st.Conditions, i, i+1)
+		return true
+	}
+	return false
 }
 
 // slowStartBatch calls fn count times in batches of 1, 2, 4, ... run in parallel, and

@@ -5,7 +5,11 @@ package controllers
 // surplus pods in Kubernetes' order, and counts ready and available pods.
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,5 +280,95 @@ func TestExpectations(t *testing.T) {
 	now = now.Add(ExpectationsTimeout + time.Second)
 	if !e.Satisfied("rs") {
 		t.Fatal("expired expectations must not block")
+	}
+}
+
+// staticSource serves one fixed view: pods created through recordingWriter never show
+// up in it, as with a feed that is slow to deliver them.
+type staticSource struct{ v memView }
+
+func (s staticSource) View() View { return s.v }
+func (s staticSource) Watch(k *api.Kind) (View, Feed, error) {
+	return s.v, &scriptFeed{block: true}, nil
+}
+
+type recordingWriter struct {
+	mu              sync.Mutex
+	creates, status int
+	failCreates     bool
+	lastStatus      api.Object
+}
+
+func (w *recordingWriter) Create(_ context.Context, k *api.Kind, o api.Object) (api.Object, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failCreates {
+		return nil, errors.New("quota exceeded")
+	}
+	w.creates++
+	return o, nil
+}
+func (w *recordingWriter) Update(_ context.Context, _ *api.Kind, o api.Object) (api.Object, error) {
+	return o, nil
+}
+func (w *recordingWriter) UpdateStatus(_ context.Context, _ *api.Kind, o api.Object) (api.Object, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.status++
+	w.lastStatus = o
+	return o, nil
+}
+func (w *recordingWriter) Delete(context.Context, *api.Kind, *orchv1.DeleteRequest) (api.Object, error) {
+	return nil, nil
+}
+
+func TestReplicaSetSlowFeedNeverDoublesScaleUp(t *testing.T) {
+	t.Parallel()
+	rs := testRS("web", 3)
+	w := &recordingWriter{}
+	c := NewReplicaSetController(Deps{Source: staticSource{memView{objs: []api.Object{rs}}}, Writer: w,
+		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return t0 }})
+	for range 3 {
+		if _, err := c.Sync(context.Background(), "default/web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.creates != 3 {
+		t.Fatalf("%d pods created over 3 syncs whose view never shows them, want 3", w.creates)
+	}
+	// Once the pods are observed the ReplicaSet acts again.
+	for range 3 {
+		c.exp.CreationObserved("default/web")
+	}
+	if !c.exp.Satisfied("default/web") {
+		t.Fatal("expectations not satisfied after observing the pods")
+	}
+}
+
+func TestReplicaSetFailedCreatesDoNotBlock(t *testing.T) {
+	t.Parallel()
+	rs := testRS("web", 3)
+	w := &recordingWriter{failCreates: true}
+	c := NewReplicaSetController(Deps{Source: staticSource{memView{objs: []api.Object{rs}}}, Writer: w,
+		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return t0 }})
+	if _, err := c.Sync(context.Background(), "default/web"); err == nil {
+		t.Fatal("a failing create must fail the sync, to be retried")
+	}
+	if !c.exp.Satisfied("default/web") {
+		t.Fatal("failed creations are still expected: the retry would wait for pods that never come")
+	}
+	st := w.lastStatus.(*orchv1.ReplicaSet).GetStatus()
+	if len(st.GetConditions()) != 1 || st.Conditions[0].GetType() != ReplicaFailure || st.Conditions[0].GetReason() != "FailedCreate" ||
+		!strings.Contains(st.Conditions[0].GetMessage(), "quota exceeded") {
+		t.Fatalf("status conditions %v: want ReplicaFailure FailedCreate with the error", st.GetConditions())
+	}
+	// Once creating works again the condition goes.
+	rs.Status = st
+	w.failCreates = false
+	if _, err := c.Sync(context.Background(), "default/web"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.lastStatus.(*orchv1.ReplicaSet).GetStatus().GetConditions()); n != 0 {
+		t.Fatalf("%d conditions after creates work again, want none", n)
 	}
 }
