@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -125,6 +126,9 @@ func sameDesiredState(desired, live api.Object) bool {
 			&orchv1.ObjectMeta{Labels: lm.GetLabels(), Annotations: lm.GetAnnotations()})
 }
 
+// controllerAnnotationPrefix marks the annotations the Deployment controller writes.
+const controllerAnnotationPrefix = "deployment.kubernetes.io/"
+
 // preserveAllocated copies into desired the fields the cluster allocated and a manifest
 // does not carry — system metadata, owners and finalizers, a service's cluster IP and node ports, a pod's node — so that applying
 // the same manifest again neither fails on immutable fields nor reads as a change.
@@ -140,6 +144,16 @@ func preserveAllocated(desired, live api.Object) {
 	}
 	if len(dm.Finalizers) == 0 {
 		dm.Finalizers = lm.GetFinalizers()
+	}
+	// Annotations the controllers keep (a Deployment's revision) stay unless the
+	// manifest sets them, as kubectl's three-way merge keeps what it did not apply.
+	for k, v := range lm.GetAnnotations() {
+		if _, set := dm.GetAnnotations()[k]; !set && strings.HasPrefix(k, controllerAnnotationPrefix) {
+			if dm.Annotations == nil {
+				dm.Annotations = map[string]string{}
+			}
+			dm.Annotations[k] = v
+		}
 	}
 	switch d := desired.(type) {
 	case *orchv1.Service:

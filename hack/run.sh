@@ -60,8 +60,8 @@ start() {
 	fi
 	echo "== dev cluster running (pid $(cat "$run/orchd.pid"), log $run/orchd.log)"
 	orchctl get ns
-	echo "== orchctl apply -f examples/"
-	orchctl apply -f examples/
+	echo "== orchctl apply -f examples/ -R"
+	orchctl apply -f examples/ -R
 	if [ "$(id -u)" = 0 ]; then
 		echo "== waiting for the web pod"
 		for _ in $(seq 120); do
@@ -72,6 +72,9 @@ start() {
 		ip=$(orchctl get pod web -o json | sed -n 's/.*"podIP": *"\([0-9.]*\)".*/\1/p' | head -1)
 		echo "== curl http://$ip:8080/"
 		curl -fsS "http://$ip:8080/"
+		echo "== orchctl rollout status deployment/httpd"
+		orchctl rollout status deployment/httpd --timeout 120s
+		orchctl get deploy,rs -l app=httpd
 	else
 		echo "(not root: no worker, pods stay Pending)"
 		orchctl get pods
@@ -82,6 +85,8 @@ orch is running. Try:
   orchctl get pods -o wide
   orchctl logs web
   orchctl exec web -- ls /www
+  orchctl scale deployment httpd --replicas 5
+  orchctl rollout restart deployment/httpd && orchctl rollout status deployment/httpd
   orchctl cluster members
 Stop it with: make stop
 TXT

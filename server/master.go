@@ -206,12 +206,13 @@ func (m *Master) leadershipChanged(leader bool) {
 }
 
 // establishLeadership makes sure the namespaces every cluster has exist, then starts
-// the leader-only work: node monitoring and the scheduler.
+// the leader-only work: node monitoring, the scheduler and the controllers.
 func (m *Master) establishLeadership(ctx context.Context) {
 	defer func() {
 		if ctx.Err() == nil {
 			go m.monitorNodes(ctx)
 			go m.runScheduler(ctx)
+			go m.runControllers(ctx)
 		}
 	}()
 	for _, ns := range []string{"default", "orch-system"} {

@@ -19,7 +19,8 @@ import (
 type record struct {
 	Key       string
 	Namespace string
-	NodeName  string // pods: spec.nodeName
+	NodeName  string   // pods: spec.nodeName
+	Owners    []string // the uids of metadata.ownerReferences
 	Obj       api.Object
 }
 
@@ -44,6 +45,7 @@ func schema() *memdb.DBSchema {
 		t := &memdb.TableSchema{Name: k.Name, Indexes: map[string]*memdb.IndexSchema{
 			"id":        {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
 			"namespace": {Name: "namespace", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Namespace"}},
+			"owner":     {Name: "owner", AllowMissing: true, Indexer: &memdb.StringSliceFieldIndex{Field: "Owners"}},
 		}}
 		if k == api.PodKind {
 			t.Indexes["node"] = &memdb.IndexSchema{Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeName"}}
@@ -130,6 +132,15 @@ func (v View) PodsOnNode(node string) []api.Object {
 	return list(v.txn, api.PodKind, "node", node)
 }
 
+// Owned returns the objects of a kind with an ownerReference to uid, sorted by key
+// (the garbage collector and the controllers find dependents with it).
+func (v View) Owned(k *api.Kind, uid string) []api.Object {
+	if uid == "" {
+		return nil
+	}
+	return list(v.txn, k, "owner", uid)
+}
+
 func (v View) unboundPods() []api.Object {
 	it, err := v.txn.Get(api.PodKind.Name, "pending", true)
 	if err != nil {
@@ -169,6 +180,11 @@ func newRecord(o api.Object) *record {
 	r := &record{Key: api.Key(m.GetNamespace(), m.GetName()), Namespace: m.GetNamespace(), Obj: o}
 	if p, ok := o.(*orchv1.Pod); ok {
 		r.NodeName = p.GetSpec().GetNodeName()
+	}
+	for _, ref := range m.GetOwnerReferences() {
+		if ref.GetUid() != "" {
+			r.Owners = append(r.Owners, ref.GetUid())
+		}
 	}
 	return r
 }
