@@ -92,6 +92,11 @@ func (a *API) onLeader(ctx context.Context, local func(context.Context) error, r
 			err = local(ctx)
 		} else if l, _ := a.node.Leader(); l.RaftAddr != "" {
 			err = remote(ctx, a.internalClient(l.RaftAddr))
+			// A leader that shuts down resets its streams: Canceled, though this
+			// request was not. The envelope makes the retry safe.
+			if connect.CodeOf(err) == connect.CodeCanceled && ctx.Err() == nil {
+				err = connect.NewError(connect.CodeUnavailable, err)
+			}
 		} else {
 			err = consensus.ErrNoLeader
 		}
