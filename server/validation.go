@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	pathvalidation "k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -445,46 +444,6 @@ func validateFileMode(m *int32, p *field.Path) field.ErrorList {
 // ---------------------------------------------------------------------------------------------
 // Label selectors
 
-// labelSelector converts a LabelSelector to a labels.Selector as Kubernetes'
-// metav1.LabelSelectorAsSelector does: nil selects nothing, an empty selector everything.
-func labelSelector(s *orchv1.LabelSelector) (labels.Selector, error) {
-	if s == nil {
-		return labels.Nothing(), nil
-	}
-	if len(s.GetMatchLabels())+len(s.GetMatchExpressions()) == 0 {
-		return labels.Everything(), nil
-	}
-	sel := labels.NewSelector()
-	for _, k := range sortedMapKeys(s.GetMatchLabels()) {
-		r, err := labels.NewRequirement(k, selection.Equals, []string{s.GetMatchLabels()[k]})
-		if err != nil {
-			return nil, err
-		}
-		sel = sel.Add(*r)
-	}
-	for _, e := range s.GetMatchExpressions() {
-		var op selection.Operator
-		switch e.GetOperator() {
-		case "In":
-			op = selection.In
-		case "NotIn":
-			op = selection.NotIn
-		case "Exists":
-			op = selection.Exists
-		case "DoesNotExist":
-			op = selection.DoesNotExist
-		default:
-			return nil, fmt.Errorf("%q is not a valid label selector operator", e.GetOperator())
-		}
-		r, err := labels.NewRequirement(e.GetKey(), op, slices.Clone(e.GetValues()))
-		if err != nil {
-			return nil, err
-		}
-		sel = sel.Add(*r)
-	}
-	return sel, nil
-}
-
 // validateLabelSelector checks a LabelSelector's labels and expressions.
 func validateLabelSelector(s *orchv1.LabelSelector, p *field.Path) field.ErrorList {
 	if s == nil {
@@ -525,7 +484,7 @@ func validateSelectorMatchesTemplate(s *orchv1.LabelSelector, t *orchv1.PodTempl
 	if selectorEmpty(s) {
 		return nil
 	}
-	sel, err := labelSelector(s)
+	sel, err := api.LabelSelector(s)
 	if err != nil {
 		return nil // reported by validateLabelSelector
 	}

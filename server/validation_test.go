@@ -634,7 +634,7 @@ func TestValidateCronSchedules(t *testing.T) {
 }
 
 func TestValidationLabelSelector(t *testing.T) {
-	sel, err := labelSelector(&orchv1.LabelSelector{
+	sel, err := api.LabelSelector(&orchv1.LabelSelector{
 		MatchLabels: map[string]string{"app": "web"},
 		MatchExpressions: []*orchv1.LabelSelectorRequirement{
 			{Key: "tier", Operator: "In", Values: []string{"front", "edge"}},
@@ -659,10 +659,10 @@ func TestValidationLabelSelector(t *testing.T) {
 			t.Errorf("%s: matches = %v, want %v", set, got, want)
 		}
 	}
-	if s, _ := labelSelector(nil); !s.Empty() && s.Matches(labels.Set{"a": "b"}) {
+	if s, _ := api.LabelSelector(nil); !s.Empty() && s.Matches(labels.Set{"a": "b"}) {
 		t.Errorf("nil selector must select nothing")
 	}
-	if s, _ := labelSelector(&orchv1.LabelSelector{}); !s.Matches(labels.Set{"a": "b"}) {
+	if s, _ := api.LabelSelector(&orchv1.LabelSelector{}); !s.Matches(labels.Set{"a": "b"}) {
 		t.Errorf("empty selector must select everything")
 	}
 	for _, bad := range []*orchv1.LabelSelector{
@@ -670,7 +670,7 @@ func TestValidationLabelSelector(t *testing.T) {
 		{MatchExpressions: []*orchv1.LabelSelectorRequirement{{Key: "a", Operator: "In"}}},
 		{MatchLabels: map[string]string{"bad key": "v"}},
 	} {
-		if _, err := labelSelector(bad); err == nil {
+		if _, err := api.LabelSelector(bad); err == nil {
 			t.Errorf("%v: want an error", bad)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -12,53 +11,16 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/orchd/orch/api"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
-// selectorOf converts a LabelSelector as metav1.LabelSelectorAsSelector does: nil or a
-// broken selector selects nothing, an empty one everything.
+// selectorOf is api.LabelSelector, with a broken selector selecting nothing.
 func selectorOf(s *orchv1.LabelSelector) labels.Selector {
-	if s == nil {
+	sel, err := api.LabelSelector(s)
+	if err != nil {
 		return labels.Nothing()
-	}
-	if len(s.GetMatchLabels())+len(s.GetMatchExpressions()) == 0 {
-		return labels.Everything()
-	}
-	sel := labels.NewSelector()
-	keys := make([]string, 0, len(s.GetMatchLabels()))
-	for k := range s.GetMatchLabels() {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		r, err := labels.NewRequirement(k, selection.Equals, []string{s.GetMatchLabels()[k]})
-		if err != nil {
-			return labels.Nothing()
-		}
-		sel = sel.Add(*r)
-	}
-	for _, e := range s.GetMatchExpressions() {
-		var op selection.Operator
-		switch e.GetOperator() {
-		case "In":
-			op = selection.In
-		case "NotIn":
-			op = selection.NotIn
-		case "Exists":
-			op = selection.Exists
-		case "DoesNotExist":
-			op = selection.DoesNotExist
-		default:
-			return labels.Nothing()
-		}
-		r, err := labels.NewRequirement(e.GetKey(), op, slices.Clone(e.GetValues()))
-		if err != nil {
-			return labels.Nothing()
-		}
-		sel = sel.Add(*r)
 	}
 	return sel
 }
