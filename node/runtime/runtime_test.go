@@ -91,7 +91,7 @@ type fixture struct {
 	// kept are cgroups under parent that a test made to stay (QoS levels): the cleanup
 	// removes them, deepest first, after the containers.
 	kept []string
-	logs   string
+	logs string
 }
 
 // newFixture returns a Runtime on a fresh root whose containers are all stopped and
