@@ -355,15 +355,16 @@ func (a *Agent) removeQOSCgroups() error {
 		}
 		for _, c := range children {
 			if strings.HasPrefix(c, "pod") {
-				if err := runtime.RemoveCgroup(path.Join(level, c)); err != nil {
+				if err := runtime.RemoveCgroup(path.Join(level, c)); err != nil && !errors.Is(err, runtime.ErrCgroupBusy) {
 					errs = append(errs, err)
 				}
 			}
 		}
-		if err := runtime.RemoveCgroup(level); err != nil && !errors.Is(err, runtime.ErrCgroupBusy) {
-			errs = append(errs, err)
+		if err := runtime.RemoveCgroup(level); errors.Is(err, runtime.ErrCgroupBusy) {
+			// Another agent's pods, or cgroups someone else made: left alone.
+			a.log.Warn("cgroup left in place: still in use", "cgroup", level, "err", err)
 		} else if err != nil {
-			errs = append(errs, fmt.Errorf("%w (cgroups not made by this agent are left alone)", err))
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
