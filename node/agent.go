@@ -42,6 +42,16 @@ type Config struct {
 	MaxPods     int
 	Labels      map[string]string
 
+	// SystemReserved and KubeReserved (cpu and memory, e.g. {"memory": "512Mi"}) are kept
+	// from the pods for the system and for orch itself; EvictionHard (kubelet syntax,
+	// default DefaultEvictionHard) is memory kept free on top. Allocatable is capacity
+	// less all three; the pods' cgroup is limited to capacity less the reserves.
+	SystemReserved, KubeReserved map[string]string
+	EvictionHard                 string
+	// CgroupRoot is the cgroup holding every pod (default DefaultCgroupRoot), relative to
+	// the agent's own cgroups unless absolute. Agents sharing a machine need their own.
+	CgroupRoot string
+
 	RegistryMirrors    map[string]string
 	InsecureRegistries []string
 
@@ -103,6 +113,10 @@ type Agent struct {
 	pullErr map[string]pullFailure // by image ref: back-off after failed pulls
 	logs    logRotations
 	metrics *agentMetrics
+
+	res      nodeResources
+	oomFloor int        // the lowest oom_score_adj this agent can give
+	qosMu    sync.Mutex // serializes updates of the QoS cgroups
 }
 
 // New prepares an agent: directories, image store, runtime and network.
@@ -148,7 +162,21 @@ func newAgent(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, api: newAPIClient(cfg.Servers), workers: map[string]*podWorker{},
 		pullErr: map[string]pullFailure{}, heartbeat: 10 * time.Second}
 	a.metrics = newAgentMetrics(a)
+	cpu, mem := cfg.CPU, cfg.Memory
+	if cpu == "" {
+		cpu = strconv.Itoa(goruntime.NumCPU())
+	}
+	if mem == "" {
+		mem = machineMemory()
+	}
 	var err error
+	if a.res, err = computeNodeResources(cpu, mem, cfg.SystemReserved, cfg.KubeReserved, cfg.EvictionHard); err != nil {
+		return nil, fmt.Errorf("node resources: %w", err)
+	}
+	if a.oomFloor = runtime.OOMScoreAdjFloor(); a.oomFloor > guaranteedOOMScoreAdj {
+		log.Warn("this agent cannot lower oom_score_adj (no CAP_SYS_RESOURCE): containers of Guaranteed pods get "+
+			strconv.Itoa(a.oomFloor)+" instead of -997", "oomScoreAdjFloor", a.oomFloor)
+	}
 	if a.images, err = images.New(images.Config{Root: filepath.Join(cfg.DataDir, "images"), Mirrors: cfg.RegistryMirrors,
 		Insecure: cfg.InsecureRegistries, Logger: log.With("component", "images")}); err != nil {
 		return nil, err
@@ -186,6 +214,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("pod network: %w", err)
 	}
 	a.log.Info("node registered", "podCIDR", node.GetSpec().GetPodCidr())
+	if err := a.ensureQOSCgroups(); err != nil {
+		return fmt.Errorf("pod cgroups: %w", err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
@@ -202,13 +233,6 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) nodeObject() *orchv1.Node {
-	cpu, mem := a.cfg.CPU, a.cfg.Memory
-	if cpu == "" {
-		cpu = strconv.Itoa(goruntime.NumCPU())
-	}
-	if mem == "" {
-		mem = machineMemory()
-	}
 	pods := a.cfg.MaxPods
 	if pods == 0 {
 		pods = 110
@@ -219,11 +243,20 @@ func (a *Agent) nodeObject() *orchv1.Node {
 	for k, v := range a.cfg.Labels {
 		labels[k] = v
 	}
-	res := map[string]string{"cpu": cpu, "memory": mem, "pods": strconv.Itoa(pods)}
+	capacity := map[string]string{"pods": strconv.Itoa(pods)}
+	allocatable := map[string]string{"pods": strconv.Itoa(pods)}
+	for name, q := range a.res.capacity {
+		capacity[name] = q.String()
+	}
+	for name, q := range a.res.allocatable {
+		allocatable[name] = q.String()
+	}
 	hostname, _ := os.Hostname()
+	// User namespaces (hostUsers: false) are refused on this node: see userNamespaceError.
+	security := a.securityStatus() + ",userns=unsupported"
 	n := &orchv1.Node{Metadata: &orchv1.ObjectMeta{Name: a.cfg.Name, Labels: labels,
-		Annotations: map[string]string{securityAnnotation: a.securityStatus()}}, Status: &orchv1.NodeStatus{
-		Capacity: res, Allocatable: res,
+		Annotations: map[string]string{securityAnnotation: security}}, Status: &orchv1.NodeStatus{
+		Capacity: capacity, Allocatable: allocatable,
 		NodeInfo: &orchv1.NodeSystemInfo{KubeletVersion: Version, OperatingSystem: "linux", Architecture: goruntime.GOARCH,
 			ContainerRuntimeVersion: "orch-libcontainer://" + Version, KernelVersion: kernelVersion()},
 	}}
@@ -370,6 +403,7 @@ func (a *Agent) watchOnce(ctx context.Context, selector, rv string) (string, err
 
 func (a *Agent) podChanged(ctx context.Context, p *orchv1.Pod) {
 	uid := p.GetMetadata().GetUid()
+	defer a.syncBurstableShares() // after the unlock below
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	w, ok := a.workers[uid]
@@ -410,6 +444,13 @@ func (a *Agent) workerDone(uid string) {
 	a.mu.Lock()
 	delete(a.workers, uid)
 	a.mu.Unlock()
+	a.syncBurstableShares()
+}
+
+func (a *Agent) syncBurstableShares() {
+	if err := a.updateBurstableShares(); err != nil {
+		a.log.Warn("update the burstable cgroup", "err", err)
+	}
 }
 
 // cleanupOrphans removes containers, networks and volumes of pods that no longer exist
@@ -436,14 +477,26 @@ func (a *Agent) cleanupOrphans(ctx context.Context, live map[string]bool) {
 			}
 		}
 	}
+	gone := map[string]bool{}
+	for _, st := range states {
+		if uid := podUIDOf(st.ID); uid != "" && !live[uid] {
+			gone[uid] = true
+		}
+	}
 	if uids, err := a.vols.List(); err == nil {
 		for _, uid := range uids {
 			if !live[uid] {
+				gone[uid] = true
 				if err := a.vols.Teardown(uid); err != nil {
 					a.log.Warn("remove volumes of a deleted pod", "pod", uid, "err", err)
 				}
 			}
 		}
+	}
+	// Their containers are gone, and with the last one its pod cgroup; this removes one
+	// left without a container (a start that failed before the container existed).
+	for uid := range gone {
+		a.removePodCgroups(uid)
 	}
 }
 
@@ -564,6 +617,9 @@ func Reset(ctx context.Context, cfg Config) error {
 		if err := network.RemoveBridge(a.net.BridgeName()); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.removeQOSCgroups(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -24,6 +24,9 @@ import (
 // containerSpec turns a container of the pod into a runtime spec: the image's config
 // completed by the pod's command, args, env, working dir, mounts and limits.
 func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv1.Container, img images.Image, n int, vols map[string]string) (runtime.Spec, error) {
+	if err := userNamespaceError(pod); err != nil {
+		return runtime.Spec{}, err
+	}
 	id := containerID(w.uid, c.GetName(), n)
 	rootfs, err := w.a.images.Mount(img, w.a.rootfsDir(id))
 	if err != nil {
@@ -81,10 +84,11 @@ func (w *podWorker) containerSpec(ctx context.Context, pod *orchv1.Pod, c *orchv
 		hostname = pod.GetMetadata().GetName()
 	}
 	netns, _ := w.a.net.Status(w.uid)
+	cgroupParent, podLimits := w.a.podCgroup(pod)
 	spec := runtime.Spec{
 		ID: id, Rootfs: rootfs, Args: args, Env: mergeEnv(img.Env, env), Cwd: cwd,
 		Hostname: hostname, NetNS: netns.NetNS, Mounts: mounts, Resources: resources(c),
-		CgroupParent: "orch/pod-" + w.uid, LogPath: logPath,
+		CgroupParent: cgroupParent, ParentResources: podLimits, OOMScoreAdj: w.a.containerOOMScoreAdj(pod, c), LogPath: logPath,
 		Stdin: c.GetStdin(), TTY: c.GetTty(),
 	}
 	sec.apply(&spec) // user, groups, capabilities, seccomp, sysctls, privileges

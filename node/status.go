@@ -98,6 +98,9 @@ func terminated(st runtime.State) *orchv1.ContainerStateTerminated {
 func (w *podWorker) computeStatus(pod *orchv1.Pod, podIP string) *orchv1.PodStatus {
 	old := pod.GetStatus()
 	st := &orchv1.PodStatus{HostIp: w.a.hostIP, PodIp: podIP, StartTime: timestamp(w.startTime), QosClass: old.GetQosClass()}
+	if st.QosClass == "" { // the server sets it; a pod from before it did gets the same
+		st.QosClass = api.PodQOSClass(pod.GetSpec())
+	}
 	if podIP != "" {
 		st.PodIps = []*orchv1.PodIP{{Ip: podIP}}
 	}

@@ -55,7 +55,7 @@ func defaultObject(_ *api.Kind, o api.Object) {
 			x.Status = &orchv1.PodStatus{}
 		}
 		setDefault(&x.Status.Phase, "Pending")
-		setDefault(&x.Status.QosClass, podQOSClass(x.Spec))
+		setDefault(&x.Status.QosClass, api.PodQOSClass(x.Spec))
 	case *orchv1.Service:
 		defaultService(x)
 	case *orchv1.Endpoints:
@@ -299,61 +299,6 @@ func defaultVolume(v *orchv1.Volume) {
 	if s := v.HostPath; s != nil {
 		setDefaultPtr(&s.Type, "")
 	}
-}
-
-// podQOSClass computes the QoS class of a pod as Kubernetes does (from cpu and memory
-// requests and limits of all containers, init containers included).
-func podQOSClass(s *orchv1.PodSpec) string {
-	requests := map[string]resource.Quantity{}
-	limits := map[string]resource.Quantity{}
-	guaranteed := true
-	all := append(append([]*orchv1.Container(nil), s.GetContainers()...), s.GetInitContainers()...)
-	for _, c := range all {
-		for n, v := range c.GetResources().GetRequests() {
-			if n != "cpu" && n != "memory" {
-				continue
-			}
-			q, err := resource.ParseQuantity(v)
-			if err != nil || q.Sign() <= 0 {
-				continue
-			}
-			sum := requests[n]
-			sum.Add(q)
-			requests[n] = sum
-		}
-		found := map[string]bool{}
-		for n, v := range c.GetResources().GetLimits() {
-			if n != "cpu" && n != "memory" {
-				continue
-			}
-			q, err := resource.ParseQuantity(v)
-			if err != nil || q.Sign() <= 0 {
-				continue
-			}
-			found[n] = true
-			sum := limits[n]
-			sum.Add(q)
-			limits[n] = sum
-		}
-		if !found["cpu"] || !found["memory"] {
-			guaranteed = false
-		}
-	}
-	if len(requests) == 0 && len(limits) == 0 {
-		return "BestEffort"
-	}
-	if guaranteed {
-		for n, req := range requests {
-			if lim, ok := limits[n]; !ok || lim.Cmp(req) != 0 {
-				guaranteed = false
-				break
-			}
-		}
-	}
-	if guaranteed && len(requests) == len(limits) {
-		return "Guaranteed"
-	}
-	return "Burstable"
 }
 
 func defaultService(x *orchv1.Service) {

@@ -59,11 +59,33 @@ func validatePodSecurity(s *orchv1.PodSpec, p *field.Path) field.ErrorList {
 	errs = append(errs, validateSELinux(sc.GetSeLinuxOptions(), sp.Child("seLinuxOptions"))...)
 	errs = append(errs, validateSeccompProfile(sc.GetSeccompProfile(), sp.Child("seccompProfile"))...)
 	errs = append(errs, validateSysctls(s, sp.Child("sysctls"))...)
+	errs = append(errs, validateHostUsers(s, p)...)
 	for i, c := range s.GetInitContainers() {
 		errs = append(errs, validateContainerSecurity(c.GetSecurityContext(), p.Child("initContainers").Index(i).Child("securityContext"))...)
 	}
 	for i, c := range s.GetContainers() {
 		errs = append(errs, validateContainerSecurity(c.GetSecurityContext(), p.Child("containers").Index(i).Child("securityContext"))...)
+	}
+	return errs
+}
+
+// validateHostUsers applies Kubernetes' rule for hostUsers: false: a pod in its own
+// user namespace shares none of the host's other namespaces. Whether a node can give it
+// a user namespace is the node's to say (orch nodes refuse such pods when they cannot).
+func validateHostUsers(s *orchv1.PodSpec, p *field.Path) field.ErrorList {
+	if s.HostUsers == nil || *s.HostUsers {
+		return nil
+	}
+	const msg = "when `hostUsers` is false"
+	var errs field.ErrorList
+	if s.GetHostNetwork() {
+		errs = append(errs, field.Forbidden(p.Child("hostNetwork"), msg))
+	}
+	if s.GetHostPid() {
+		errs = append(errs, field.Forbidden(p.Child("hostPID"), msg))
+	}
+	if s.GetHostIpc() {
+		errs = append(errs, field.Forbidden(p.Child("hostIPC"), msg))
 	}
 	return errs
 }

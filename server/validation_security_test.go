@@ -104,6 +104,14 @@ func TestValidateSecurityContext(t *testing.T) {
 			p.Spec.SecurityContext = &orchv1.PodSecurityContext{Sysctls: []*orchv1.Sysctl{{Name: "kernel.shm_rmid_forced", Value: "1"}}}
 		}), []fe{{"spec.securityContext.sysctls[0].name", errInvalid}}},
 
+		{"hostUsers false alone", pod(func(p *orchv1.Pod) { p.Spec.HostUsers = proto.Bool(false) }), nil},
+		{"hostUsers true with host namespaces", pod(func(p *orchv1.Pod) {
+			p.Spec.HostUsers, p.Spec.HostNetwork, p.Spec.HostPid = proto.Bool(true), true, true
+		}), nil},
+		{"hostUsers false with host namespaces", pod(func(p *orchv1.Pod) {
+			p.Spec.HostUsers, p.Spec.HostNetwork, p.Spec.HostPid, p.Spec.HostIpc = proto.Bool(false), true, true, true
+		}), []fe{{"spec.hostNetwork", errForbidden}, {"spec.hostPID", errForbidden}, {"spec.hostIPC", errForbidden}}},
+
 		{"AppArmor profile", pod(func(p *orchv1.Pod) {
 			p.Metadata.Annotations = map[string]string{appArmorAnnotationPrefix + "web": "runtime/default"}
 		}), []fe{{"metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]", errForbidden}}},

@@ -224,7 +224,7 @@ func hostname() string {
 func nodeCommand() *cobra.Command {
 	var cfg node.Config
 	var servers, level string
-	var labels, mirrors []string
+	var labels, mirrors, systemReserved, kubeReserved []string
 	seccompDefault := true
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -245,6 +245,12 @@ Needs root. Containers keep running when the agent stops; a restarted agent adop
 			if cfg.RegistryMirrors, err = keyValues(mirrors, "--registry-mirror"); err != nil {
 				return err
 			}
+			if cfg.SystemReserved, err = keyValues(systemReserved, "--system-reserved"); err != nil {
+				return err
+			}
+			if cfg.KubeReserved, err = keyValues(kubeReserved, "--kube-reserved"); err != nil {
+				return err
+			}
 			cfg.SeccompDefault = &seccompDefault
 			a, err := node.New(cfg)
 			if err != nil {
@@ -263,6 +269,10 @@ Needs root. Containers keep running when the agent stops; a restarted agent adop
 	f.StringVar(&cfg.CPU, "cpu", "", "cpu capacity to report (default: the machine's)")
 	f.StringVar(&cfg.Memory, "memory", "", "memory capacity to report (default: the machine's)")
 	f.IntVar(&cfg.MaxPods, "max-pods", 110, "most pods this node runs")
+	f.StringSliceVar(&systemReserved, "system-reserved", nil, "cpu and memory kept from pods for the system, e.g. cpu=500m,memory=512Mi")
+	f.StringSliceVar(&kubeReserved, "kube-reserved", nil, "cpu and memory kept from pods for orch itself, e.g. cpu=100m,memory=256Mi")
+	f.StringVar(&cfg.EvictionHard, "eviction-hard", node.DefaultEvictionHard, "memory kept free on top of the reserves (memory.available<QUANTITY or <PERCENT%); allocatable leaves it out")
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", node.DefaultCgroupRoot, "cgroup holding every pod, limited to capacity minus the reserves (relative to the agent's own cgroup unless absolute)")
 	f.StringSliceVar(&labels, "labels", nil, "extra node labels, key=value")
 	f.StringSliceVar(&mirrors, "registry-mirror", nil, "registry mirror, host=URL (e.g. docker.io=http://127.0.0.1:5000)")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry host:port reachable over plain HTTP")
@@ -313,6 +323,7 @@ func nodeResetCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/orch/node", "the agent's data dir")
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", node.DefaultCgroupRoot, "the agent's --cgroup-root")
 	f.StringVar(&cfg.NetNSDir, "netns-dir", "/run/orch/netns", "where pod network namespaces are kept")
 	f.StringSliceVar(&cfg.CNIBinDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "CNI plugin dirs")
 	return cmd

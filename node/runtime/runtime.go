@@ -82,8 +82,17 @@ type Spec struct {
 	Mounts []Mount
 	// Resources are applied to the cgroup CgroupParent/ID. A relative CgroupParent
 	// (e.g. "orch/pod-<uid>") is taken relative to the cgroups of the agent process.
-	Resources      Resources
-	CgroupParent   string
+	Resources    Resources
+	CgroupParent string
+	// ParentResources, when set, make CgroupParent the container's pod cgroup: Start
+	// creates it (or updates it) with these limits in every hierarchy before the
+	// container, and Remove deletes that last level of CgroupParent once no container is
+	// left in it; the levels above (the QoS cgroups) stay. Without it, Remove deletes
+	// every level of CgroupParent that has become empty.
+	ParentResources *Resources
+	// OOMScoreAdj is the oom_score_adj of the container's processes; nil inherits the
+	// agent's.
+	OOMScoreAdj    *int
 	LogPath        string // stdout and stderr are appended here
 	ReadonlyRootfs bool
 
@@ -216,6 +225,13 @@ func validate(s *Spec) error {
 		return fmt.Errorf("log path %q: not an absolute path", s.LogPath)
 	case s.Cwd != "" && !filepath.IsAbs(s.Cwd):
 		return fmt.Errorf("cwd %q: not an absolute path", s.Cwd)
+	case s.OOMScoreAdj != nil && (*s.OOMScoreAdj < -1000 || *s.OOMScoreAdj > 1000):
+		return fmt.Errorf("oom_score_adj %d: want -1000 to 1000", *s.OOMScoreAdj)
+	}
+	if s.ParentResources != nil {
+		if err := validCgroupPath(s.CgroupParent); err != nil {
+			return fmt.Errorf("cgroup parent with resources: %w", err)
+		}
 	}
 	if fi, err := os.Stat(s.Rootfs); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
@@ -253,9 +269,17 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (State, error) {
 		}
 		return State{}, fmt.Errorf("start %s: %w", s.ID, err)
 	}
+	if s.ParentResources != nil {
+		// Before the container, so that it never runs outside its pod's limits.
+		if _, err := EnsureCgroup(s.CgroupParent, *s.ParentResources); err != nil {
+			os.RemoveAll(dir)
+			return State{}, fmt.Errorf("start %s: pod cgroup: %w", s.ID, err)
+		}
+	}
 	ready, err := r.spawnShim(dir, s)
 	if err != nil {
 		os.RemoveAll(dir)
+		r.removeParentIfEmpty(s)
 		return State{}, fmt.Errorf("start %s: %w", s.ID, err)
 	}
 	defer ready.Close()
@@ -283,6 +307,7 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (State, error) {
 			return State{}, fmt.Errorf("start %s: %w", s.ID, res.err)
 		}
 		if res.msg.Error != "" {
+			r.removeParentIfEmpty(s) // the shim may have failed before libcontainer used it
 			return State{}, fmt.Errorf("start %s: %s", s.ID, res.msg.Error)
 		}
 		r.log.Debug("container started", "id", s.ID, "pid", res.msg.Pid)
@@ -494,7 +519,7 @@ func (r *Runtime) Remove(id string) error {
 	defer r.lock(id)()
 	st, err := r.state(id, exitGrace)
 	if errors.Is(err, ErrNotFound) {
-		return r.destroy(id, "") // a half-removed container may have left libcontainer state
+		return r.destroy(id, Spec{}) // a half-removed container may have left libcontainer state
 	}
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
@@ -507,11 +532,8 @@ func (r *Runtime) Remove(id string) error {
 	for r.shimAlive(id) && time.Now().Before(deadline) {
 		time.Sleep(pollEvery)
 	}
-	var parent string
-	if s, err := readSpec(r.dir(id)); err == nil {
-		parent = s.CgroupParent
-	}
-	if err := r.destroy(id, parent); err != nil {
+	s, _ := readSpec(r.dir(id))
+	if err := r.destroy(id, s); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(r.dir(id)); err != nil {
@@ -522,8 +544,8 @@ func (r *Runtime) Remove(id string) error {
 }
 
 // destroy removes libcontainer's state and cgroups of a stopped container, then the
-// cgroup parents (cgroupParent, relative) that have become empty.
-func (r *Runtime) destroy(id, cgroupParent string) error {
+// cgroup parents of s that have become empty.
+func (r *Runtime) destroy(id string, s Spec) error {
 	c, err := libcontainer.Load(r.runcRoot(), id)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrNotExist) {
@@ -538,19 +560,23 @@ func (r *Runtime) destroy(id, cgroupParent string) error {
 	if err := c.Destroy(); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
-	removeCgroupParents(paths, cgroupParent)
+	removeCgroupParents(paths, s)
 	return nil
 }
 
-// removeCgroupParents removes, in every hierarchy, the levels of parent above the
-// container's cgroup that are now empty. rmdir fails on a cgroup with children or tasks,
-// so the parents of other live containers stay.
-func removeCgroupParents(paths map[string]string, parent string) {
-	parent = strings.Trim(filepath.Clean("/"+parent), "/")
+// removeCgroupParents removes, in every hierarchy, the levels of s's CgroupParent above
+// the container's cgroup that the runtime created for it and that are now empty: every
+// level, or only the pod cgroup when s has ParentResources. rmdir fails on a cgroup with
+// children or tasks, so the parents of other live containers stay.
+func removeCgroupParents(paths map[string]string, s Spec) {
+	parent := strings.Trim(filepath.Clean("/"+s.CgroupParent), "/")
 	if parent == "" {
 		return
 	}
 	levels := strings.Count(parent, "/") + 1
+	if s.ParentResources != nil {
+		levels = 1
+	}
 	for _, p := range paths {
 		for range levels {
 			p = filepath.Dir(p)
@@ -558,6 +584,16 @@ func removeCgroupParents(paths map[string]string, parent string) {
 				break
 			}
 		}
+	}
+}
+
+// removeParentIfEmpty removes the pod cgroup of s when no container is left in it.
+func (r *Runtime) removeParentIfEmpty(s Spec) {
+	if s.ParentResources == nil {
+		return
+	}
+	if err := RemoveCgroup(s.CgroupParent); err != nil && !errors.Is(err, ErrCgroupBusy) {
+		r.log.Warn("remove pod cgroup", "cgroup", s.CgroupParent, "err", err)
 	}
 }
 

@@ -88,7 +88,10 @@ type fixture struct {
 	root   string // the runtime's state directory
 	rootfs string
 	parent string // cgroup parent of every container of the test
-	logs   string
+	// kept are cgroups under parent that a test made to stay (QoS levels): the cleanup
+	// removes them, deepest first, after the containers.
+	kept []string
+	logs string
 }
 
 // newFixture returns a Runtime on a fresh root whose containers are all stopped and
@@ -112,6 +115,11 @@ func newFixture(t *testing.T) *fixture {
 				t.Errorf("cleanup: %v", err)
 			}
 			if err := rt.Remove(st.ID); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+		for i := len(f.kept) - 1; i >= 0; i-- {
+			if err := RemoveCgroup(f.kept[i]); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}

@@ -184,7 +184,7 @@ func startContainer(root, id string, log *slog.Logger) (*libcontainer.Container,
 		if derr := c.Destroy(); derr != nil {
 			err = fmt.Errorf("%w (and destroying it: %v)", err, derr)
 		}
-		removeCgroupParents(paths, s.CgroupParent)
+		removeCgroupParents(paths, s)
 		return nil, nil, nil, err
 	}
 	cio, afterRun, err := setupIO(dir, s, p, logf, log)

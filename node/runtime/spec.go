@@ -52,6 +52,10 @@ func ociSpec(s Spec) (*specs.Spec, error) {
 	// false unless asked: as Docker and Kubernetes (allowPrivilegeEscalation) default.
 	p.NoNewPrivileges = s.NoNewPrivileges
 	p.Rlimits = nil // inherit the agent's
+	if s.OOMScoreAdj != nil {
+		adj := *s.OOMScoreAdj
+		p.OOMScoreAdj = &adj
+	}
 	caps, err := Capabilities(s)
 	if err != nil {
 		return nil, err
