@@ -234,6 +234,17 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: oom}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: a
+    image: IMAGE
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    resources: {limits: {memory: 32Mi}}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: userns}
 spec:
   hostUsers: false
@@ -310,6 +321,14 @@ spec:
 		return cgroupValue(t, hostCgroup(t, "cpu", root+"/burstable"), "cpu.shares") == "256"
 	})
 
+	// A container that touches more memory than its limit is killed by the kernel, and
+	// the pod reports it as the kubelet does.
+	e.waitFor(t, 60*time.Second, "oom pod Failed", func() bool { return e.phase(t, "oom") == "Failed" })
+	term, _ := path(e.pod(t, "oom"), "status", "containerStatuses", 0, "state", "terminated").(map[string]any)
+	if term["reason"] != "OOMKilled" || fmt.Sprint(term["exitCode"]) != "137" {
+		t.Errorf("oom pod terminated = %v, want reason OOMKilled and exitCode 137", term)
+	}
+
 	// hostUsers: false is refused, never run with the host's users.
 	e.waitFor(t, 30*time.Second, "userns pod refused", func() bool {
 		p := e.pod(t, "userns")
@@ -321,7 +340,7 @@ spec:
 	}
 
 	// Deleting the pods removes their cgroups; the QoS levels stay.
-	if out, errOut, err := e.c.Orchctl(e.m, "", "delete", "pod", "guaranteed", "burstable", "besteffort", "userns", "--grace-period", "1"); err != nil {
+	if out, errOut, err := e.c.Orchctl(e.m, "", "delete", "pod", "guaranteed", "burstable", "besteffort", "oom", "userns", "--grace-period", "1"); err != nil {
 		t.Fatalf("delete: %v %s%s", err, out, errOut)
 	}
 	e.waitFor(t, 60*time.Second, "pods gone", func() bool {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +36,10 @@ type latencyResult struct {
 	Skipped   string  `json:"skipped,omitempty"`
 	Failures  int     `json:"failures,omitempty"`
 	ImageNote string  `json:"image,omitempty"`
-	// Seccomp is the container's seccomp profile; RatioP50 its p50 over the unconfined one.
+	// Seccomp is the container's seccomp profile, Variant the isolation measured; RatioP50
+	// its p50 over the unconfined one.
 	Seccomp  string  `json:"seccomp,omitempty"`
+	Variant  string  `json:"variant,omitempty"`
 	RatioP50 float64 `json:"ratio_p50,omitempty"`
 }
 
@@ -242,36 +245,53 @@ func containerBench() error {
 	if err != nil {
 		return err
 	}
-	// Without a filter and with the RuntimeDefault profile, interleaved so both see the
-	// same machine.
-	profiles := []string{orchruntime.SeccompUnconfined}
+	// Without a filter, with the RuntimeDefault profile, and with RuntimeDefault inside a
+	// pod cgroup of its own with limits (what the agent does for every pod), interleaved
+	// so all see the same machine.
+	type variant struct {
+		name, seccomp string
+		podCgroup     bool
+	}
+	variants := []variant{{name: "unconfined", seccomp: orchruntime.SeccompUnconfined}}
 	if ok, _ := orchruntime.SeccompSupported(); ok {
-		profiles = append(profiles, orchruntime.SeccompRuntimeDefault)
+		variants = append(variants,
+			variant{name: "runtime-default", seccomp: orchruntime.SeccompRuntimeDefault},
+			variant{name: "runtime-default+pod-cgroup", seccomp: orchruntime.SeccompRuntimeDefault, podCgroup: true})
 	} else {
 		emit(latencyResult{Bench: "container_start", Seccomp: orchruntime.SeccompRuntimeDefault, Skipped: "built without seccomp support"})
 	}
 	lat := map[string][]time.Duration{}
 	const n = 30
+	// One CPU and 64 MiB: a quota small enough to throttle runc init would measure the
+	// limit, not the cgroup.
+	limits := orchruntime.Resources{CPUShares: 1024, CPUQuota: 100000, MemoryLimit: 64 << 20}
 	for i := range n {
-		for _, prof := range profiles {
-			id := fmt.Sprintf("orch-test-bench-%d-%s", i, prof)
+		for _, v := range variants {
+			id := fmt.Sprintf("orch-test-bench-%d-%s", i, strings.ReplaceAll(v.name, "+", "-"))
+			spec := orchruntime.Spec{ID: id, Rootfs: rootfs, Args: []string{"sleep", "60"},
+				CgroupParent: "orch-test-bench", LogPath: filepath.Join(dir, id+".log"), Seccomp: v.seccomp}
+			if v.podCgroup {
+				spec.CgroupParent = "orch-test-bench/pod" + id
+				spec.ParentResources = &limits
+				spec.Resources = limits
+			}
 			t0 := time.Now()
-			_, err := rt.Start(context.Background(), orchruntime.Spec{ID: id, Rootfs: rootfs, Args: []string{"sleep", "60"},
-				CgroupParent: "orch-test-bench", LogPath: filepath.Join(dir, id+".log"), Seccomp: prof})
+			_, err := rt.Start(context.Background(), spec)
 			d := time.Since(t0)
 			if err != nil {
 				return fmt.Errorf("start %s: %w", id, err)
 			}
-			lat[prof] = append(lat[prof], d)
+			lat[v.name] = append(lat[v.name], d)
 			rt.Stop(context.Background(), id, 0)
 			rt.Remove(id)
 		}
 	}
+	orchruntime.RemoveCgroup("orch-test-bench")
 	var base float64
-	for _, prof := range profiles {
-		p50, p99, mx := percentiles(lat[prof])
-		r := latencyResult{Bench: "container_start", N: len(lat[prof]), P50ms: p50, P99ms: p99, MaxMs: mx, CPUs: runtime.NumCPU(), Seccomp: prof}
-		if prof == orchruntime.SeccompUnconfined {
+	for _, v := range variants {
+		p50, p99, mx := percentiles(lat[v.name])
+		r := latencyResult{Bench: "container_start", Variant: v.name, N: len(lat[v.name]), P50ms: p50, P99ms: p99, MaxMs: mx, CPUs: runtime.NumCPU(), Seccomp: v.seccomp}
+		if v.name == "unconfined" {
 			base = p50
 		} else if base > 0 {
 			r.RatioP50 = p50 / base
