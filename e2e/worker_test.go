@@ -631,6 +631,10 @@ metadata:
   name: survivor
 spec:
   terminationGracePeriodSeconds: 1
+  # The agent stays down until the node is NotReady: without this its pods would be
+  # evicted 4 s later (TestNodeFailureReplacesPods shows that).
+  tolerations:
+  - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 120}
   containers:
   - name: c
     image: IMAGE
@@ -700,6 +704,15 @@ spec:
 // containerPIDs reads the host pid of every container of a node from libcontainer's state.
 func containerPIDs(t *testing.T, n *harness.Node) map[string]int {
 	t.Helper()
+	out := containerStates(n)
+	if len(out) == 0 {
+		t.Fatalf("no container state under %s", n.DataDir)
+	}
+	return out
+}
+
+// containerStates maps each container libcontainer knows of on a node to its host pid.
+func containerStates(n *harness.Node) map[string]int {
 	out := map[string]int{}
 	files, _ := filepath.Glob(filepath.Join(n.DataDir, "containers", ".runc", "*", "state.json"))
 	for _, f := range files {
@@ -713,9 +726,6 @@ func containerPIDs(t *testing.T, n *harness.Node) map[string]int {
 		if json.Unmarshal(b, &st) == nil {
 			out[filepath.Base(filepath.Dir(f))] = st.InitProcessPid
 		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no container state under %s", n.DataDir)
 	}
 	return out
 }

@@ -160,7 +160,7 @@ func newAgent(cfg Config) (*Agent, error) {
 		log.Debug("seccomp", "libseccomp", version, "default", cfg.seccompDefault())
 	}
 	a := &Agent{cfg: cfg, log: log, api: newAPIClient(cfg.Servers), workers: map[string]*podWorker{},
-		pullErr: map[string]pullFailure{}, heartbeat: 10 * time.Second}
+		pullErr: map[string]pullFailure{}, heartbeat: time.Second} // until the masters say their interval
 	a.metrics = newAgentMetrics(a)
 	cpu, mem := cfg.CPU, cfg.Memory
 	if cpu == "" {

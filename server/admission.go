@@ -7,11 +7,13 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/orchd/orch/api"
+	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
 // protectedNamespaces exist from cluster birth and cannot be deleted.
@@ -39,6 +41,9 @@ func (a *API) admitCreate(k *api.Kind, o api.Object) error {
 	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = nil, nil
 	m.Generation = 1
 	defaultObject(k, o)
+	if p, ok := o.(*orchv1.Pod); ok {
+		addDefaultTolerations(p.GetSpec(), a.NotReadyTolerationSeconds, a.UnreachableTolerationSeconds)
+	}
 	return validationError(k, validateObject(k, o))
 }
 
@@ -89,4 +94,30 @@ func validationError(k *api.Kind, errs field.ErrorList) error {
 		msgs[i] = e.Error()
 	}
 	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s is invalid: %s", k.Name, strings.Join(msgs, "; ")))
+}
+
+// addDefaultTolerations gives a new pod NoExecute tolerations of the not-ready and
+// unreachable taints for the given seconds, unless it tolerates them already, as
+// kube-apiserver's DefaultTolerationSeconds admission plugin does.
+func addDefaultTolerations(s *orchv1.PodSpec, notReady, unreachable int64) {
+	if s == nil {
+		return
+	}
+	for _, d := range []struct {
+		key  string
+		secs int64
+	}{{api.TaintNodeNotReady, notReady}, {api.TaintNodeUnreachable, unreachable}} {
+		if d.secs <= 0 {
+			continue
+		}
+		tolerated := false
+		for _, t := range s.GetTolerations() {
+			if (t.GetEffect() == "" || t.GetEffect() == "NoExecute") && (t.GetKey() == "" && t.GetOperator() == "Exists" || t.GetKey() == d.key) {
+				tolerated = true
+			}
+		}
+		if !tolerated {
+			s.Tolerations = append(s.Tolerations, &orchv1.Toleration{Key: d.key, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: proto.Int32(int32(d.secs))})
+		}
+	}
 }

@@ -49,6 +49,9 @@ type API struct {
 	LeaderWait time.Duration
 	// BookmarkInterval is how often a watch that allows bookmarks gets one.
 	BookmarkInterval time.Duration
+	// NotReadyTolerationSeconds and UnreachableTolerationSeconds are given to new pods
+	// (NodeConfig); 0 gives none.
+	NotReadyTolerationSeconds, UnreachableTolerationSeconds int64
 	// now is the clock admission uses; tests replace it.
 	now func() time.Time
 	// observeCommit, when set, is told how long each local commit took.

@@ -119,6 +119,7 @@ func Start(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	m.api = newAPI(m.store, m.hub, m.node, transport.Client(), transport.InternalClient(), log)
+	m.api.NotReadyTolerationSeconds, m.api.UnreachableTolerationSeconds = cfg.Nodes.NotReadyTolerationSeconds, cfg.Nodes.UnreachableTolerationSeconds
 	m.metrics = newMetrics(m)
 	m.api.observeCommit = m.metrics.commit.Observe
 	m.srv = transport.Server(m.handler())

@@ -28,7 +28,23 @@ type NodeConfig struct {
 	// for a heartbeat before it marks the node's Ready condition Unknown.
 	HeartbeatInterval time.Duration
 	GracePeriod       time.Duration
+	// NotReadyTolerationSeconds and UnreachableTolerationSeconds are the tolerationSeconds
+	// of the NoExecute tolerations every new pod gets for the not-ready and unreachable
+	// taints (as kube-apiserver's DefaultTolerationSeconds), unless it has its own: how
+	// long its pods stay on a failed node before they are evicted and replaced.
+	NotReadyTolerationSeconds, UnreachableTolerationSeconds int64
 }
+
+// The node lifecycle defaults: a node is NotReady 6 s after its last heartbeat, and its
+// pods are evicted 4 s later, so that their replacements run elsewhere within about 15 s
+// of the failure. Kubernetes waits 40 s and 300 s; orch's masters hear from agents often
+// (a heartbeat is not a Raft write: only Ready transitions are) and can afford to react
+// sooner.
+const (
+	DefaultHeartbeatInterval     = 2 * time.Second
+	DefaultNodeGracePeriod       = 6 * time.Second
+	DefaultNodeTolerationSeconds = 4
+)
 
 func (c *NodeConfig) defaults() {
 	if c.ClusterCIDR == "" {
@@ -38,10 +54,16 @@ func (c *NodeConfig) defaults() {
 		c.PodCIDRMaskSize = 24
 	}
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 10 * time.Second
+		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if c.GracePeriod == 0 {
-		c.GracePeriod = 40 * time.Second
+		c.GracePeriod = DefaultNodeGracePeriod
+	}
+	if c.NotReadyTolerationSeconds == 0 {
+		c.NotReadyTolerationSeconds = DefaultNodeTolerationSeconds
+	}
+	if c.UnreachableTolerationSeconds == 0 {
+		c.UnreachableTolerationSeconds = DefaultNodeTolerationSeconds
 	}
 }
 

@@ -95,8 +95,12 @@ other form the cluster, once); start later ones with --join.`,
 	f.Int64Var(&cfg.HistoryBytes, "watch-history-bytes", server.DefaultHistoryBytes, "bytes of objects the watch history keeps (older changes: watches from them relist)")
 	f.StringVar(&cfg.Nodes.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod addresses; each node gets a block of it")
 	f.IntVar(&cfg.Nodes.PodCIDRMaskSize, "node-cidr-mask-size", 24, "size of each node's pod CIDR block")
-	f.DurationVar(&cfg.Nodes.HeartbeatInterval, "node-heartbeat-interval", 10*time.Second, "how often node agents send heartbeats")
-	f.DurationVar(&cfg.Nodes.GracePeriod, "node-grace-period", 40*time.Second, "how long without a heartbeat before a node is NotReady")
+	f.DurationVar(&cfg.Nodes.HeartbeatInterval, "node-heartbeat-interval", server.DefaultHeartbeatInterval, "how often node agents send heartbeats")
+	f.DurationVar(&cfg.Nodes.GracePeriod, "node-grace-period", server.DefaultNodeGracePeriod, "how long without a heartbeat before a node is NotReady (tainted unreachable)")
+	f.Int64Var(&cfg.Nodes.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", server.DefaultNodeTolerationSeconds,
+		"tolerationSeconds of the not-ready:NoExecute toleration given to every pod without one: how long its pods stay on a NotReady node")
+	f.Int64Var(&cfg.Nodes.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", server.DefaultNodeTolerationSeconds,
+		"tolerationSeconds of the unreachable:NoExecute toleration given to every pod without one: how long its pods stay on an unreachable node")
 	return cmd
 }
 

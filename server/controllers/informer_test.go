@@ -51,6 +51,16 @@ func (v memView) Owned(k *api.Kind, uid string) []api.Object {
 	return out
 }
 
+func (v memView) PodsOnNode(node string) []api.Object {
+	var out []api.Object
+	for _, o := range v.List(api.PodKind, "") {
+		if o.(*orchv1.Pod).GetSpec().GetNodeName() == node {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // scriptedSource hands out one (view, events) pair per Watch; each feed ends with an
 // error once its events are delivered.
 type scriptedSource struct {

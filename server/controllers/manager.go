@@ -31,6 +31,8 @@ type View interface {
 	List(k *api.Kind, namespace string) []api.Object
 	// Owned returns the objects of a kind with an ownerReference to uid, sorted by key.
 	Owned(k *api.Kind, ownerUID string) []api.Object
+	// PodsOnNode returns the pods bound to a node, sorted by key.
+	PodsOnNode(node string) []api.Object
 }
 
 // Event is one change of one object.
@@ -107,6 +109,7 @@ func NewManager(deps Deps) *Manager {
 		NewReplicaSetController(deps),
 		NewDeploymentController(deps),
 		NewGarbageCollector(deps),
+		NewNodeLifecycleController(deps),
 	}}
 }
 
