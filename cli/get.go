@@ -75,8 +75,15 @@ func validOutput(o string) error {
 	return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", o)
 }
 
+// sortObjects orders a listing by namespace and name; events by when they last
+// happened, oldest first, as `kubectl events` prints them.
 func sortObjects(objs []api.Object) {
 	sort.SliceStable(objs, func(i, j int) bool {
+		if ei, ok := objs[i].(*orchv1.Event); ok {
+			if ej, ok := objs[j].(*orchv1.Event); ok && !eventTime(ei).Equal(eventTime(ej)) {
+				return eventTime(ei).Before(eventTime(ej))
+			}
+		}
 		a, b := objs[i].GetMetadata(), objs[j].GetMetadata()
 		if a.GetNamespace() != b.GetNamespace() {
 			return a.GetNamespace() < b.GetNamespace()

@@ -88,6 +88,17 @@ spec:
 	if got := activeCount(e.workloadPods(t, sel)); got != 4 {
 		t.Errorf("%d active pods, want exactly the 4 replicas", got)
 	}
+	// What happened is in the events, as kubectl shows them.
+	events := e.orchctl(t, "get", "events")
+	for _, want := range []string{"TaintManagerEviction", "Marking for deletion Pod default/" + doomed[0], "NodeNotReady",
+		"SuccessfulCreate", "ScalingReplicaSet", "Scaled up replica set failover-"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("events lack %q:\n%s", want, events)
+		}
+	}
+	if d := e.orchctl(t, "describe", "deployment", "failover"); !strings.Contains(d, "ScalingReplicaSet") {
+		t.Errorf("describe deployment shows no ScalingReplicaSet event:\n%s", d)
+	}
 
 	if err := e.c.StartNode(failed); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Package boundaries: cli/ never imports server/, node/ or consensus/; node/ never imports
-# server/; consensus/ knows nothing of the API's kinds.
+# server/; consensus/ knows nothing of the API's kinds; client/ is shared by all and imports none of them.
 set -euo pipefail
 mod=github.com/orchd/orch
 fail=0
@@ -18,4 +18,5 @@ check() { # package pattern, forbidden import prefixes...
 check ./cli/... server node consensus
 check ./node/... server
 check ./consensus/... server api proto node cli
+check ./client/... server node cli consensus
 exit $fail

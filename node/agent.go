@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/orchd/orch/api"
+	"github.com/orchd/orch/client/record"
 	"github.com/orchd/orch/node/images"
 	"github.com/orchd/orch/node/network"
 	"github.com/orchd/orch/node/runtime"
@@ -98,6 +99,7 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	api    *apiClient
+	events *record.Recorder
 	images *images.Store
 	rt     *runtime.Runtime
 	net    *network.Manager
@@ -161,6 +163,7 @@ func newAgent(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: log, api: newAPIClient(cfg.Servers), workers: map[string]*podWorker{},
 		pullErr: map[string]pullFailure{}, heartbeat: time.Second} // until the masters say their interval
+	a.events = record.New(eventSink{a.api}, "orch-node", cfg.Name, log)
 	a.metrics = newAgentMetrics(a)
 	cpu, mem := cfg.CPU, cfg.Memory
 	if cpu == "" {
@@ -218,7 +221,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("pod cgroups: %w", err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); a.events.Run(ctx) }()
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.watchPods(ctx) }()
 	go func() { defer wg.Done(); a.imageGCLoop(ctx) }()

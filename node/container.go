@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"connectrpc.com/connect"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -234,24 +233,34 @@ func (w *podWorker) pullAuth(ctx context.Context, pod *orchv1.Pod) map[string]im
 	return out
 }
 
-// event records an Event about the pod, best effort.
-func (a *Agent) event(ctx context.Context, pod *orchv1.Pod, typ, reason, msg string) {
-	now := time.Now().UTC().Truncate(time.Second)
-	m := pod.GetMetadata()
-	e := &orchv1.Event{
-		Metadata:       &orchv1.ObjectMeta{Namespace: m.GetNamespace(), Name: fmt.Sprintf("%s.%x", m.GetName(), time.Now().UnixNano())},
-		InvolvedObject: &orchv1.ObjectReference{Kind: "Pod", ApiVersion: "v1", Namespace: m.GetNamespace(), Name: m.GetName(), Uid: m.GetUid()},
-		Reason:         reason, Message: msg, Type: typ, Count: 1,
-		Source:         &orchv1.EventSource{Component: "orch-node", Host: a.cfg.Name},
-		FirstTimestamp: timestamp(now), LastTimestamp: timestamp(now), ReportingComponent: "orch-node", ReportingInstance: a.cfg.Name,
-	}
-	err := a.api.do(ctx, func(c *clients) error {
-		_, err := c.events.Create(ctx, connect.NewRequest(e))
+// event records an Event about the pod, in the background.
+func (a *Agent) event(_ context.Context, pod *orchv1.Pod, typ, reason, msg string) {
+	a.events.Event(pod, typ, reason, "%s", msg)
+}
+
+// eventSink writes the agent's Events through whichever master answers.
+type eventSink struct{ api *apiClient }
+
+func (s eventSink) Create(ctx context.Context, e *orchv1.Event) (out *orchv1.Event, err error) {
+	err = s.api.do(ctx, func(c *clients) error {
+		resp, err := c.events.Create(ctx, connect.NewRequest(e))
+		if err == nil {
+			out = resp.Msg
+		}
 		return err
 	})
-	if err != nil && ctx.Err() == nil {
-		a.log.Debug("record event", "pod", podName(pod), "reason", reason, "err", err)
-	}
+	return out, err
+}
+
+func (s eventSink) Update(ctx context.Context, e *orchv1.Event) (out *orchv1.Event, err error) {
+	err = s.api.do(ctx, func(c *clients) error {
+		resp, err := c.events.Update(ctx, connect.NewRequest(e))
+		if err == nil {
+			out = resp.Msg
+		}
+		return err
+	})
+	return out, err
 }
 
 func machineMemory() string {

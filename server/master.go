@@ -49,6 +49,8 @@ type Config struct {
 	SnapshotInterval                                      time.Duration
 	GossipLocal                                           bool
 	Nodes                                                 NodeConfig
+	// EventTTL is how long Events are kept after they last happened (1 h).
+	EventTTL time.Duration
 }
 
 // Master is a running master: Raft node, state store, API server.

@@ -19,6 +19,7 @@ import (
 	"github.com/orchd/orch/node"
 	"github.com/orchd/orch/node/runtime"
 	"github.com/orchd/orch/server"
+	"github.com/orchd/orch/server/controllers"
 )
 
 // A container's init is this binary run as `orchd init` (libcontainer re-executes
@@ -97,6 +98,7 @@ other form the cluster, once); start later ones with --join.`,
 	f.IntVar(&cfg.Nodes.PodCIDRMaskSize, "node-cidr-mask-size", 24, "size of each node's pod CIDR block")
 	f.DurationVar(&cfg.Nodes.HeartbeatInterval, "node-heartbeat-interval", server.DefaultHeartbeatInterval, "how often node agents send heartbeats")
 	f.DurationVar(&cfg.Nodes.GracePeriod, "node-grace-period", server.DefaultNodeGracePeriod, "how long without a heartbeat before a node is NotReady (tainted unreachable)")
+	f.DurationVar(&cfg.EventTTL, "event-ttl", controllers.DefaultEventTTL, "how long Events are kept after they last happened")
 	f.Int64Var(&cfg.Nodes.NotReadyTolerationSeconds, "default-not-ready-toleration-seconds", server.DefaultNodeTolerationSeconds,
 		"tolerationSeconds of the not-ready:NoExecute toleration given to every pod without one: how long its pods stay on a NotReady node")
 	f.Int64Var(&cfg.Nodes.UnreachableTolerationSeconds, "default-unreachable-toleration-seconds", server.DefaultNodeTolerationSeconds,

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/orchd/orch/api"
+	"github.com/orchd/orch/client/record"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
@@ -77,6 +78,16 @@ func (c *DeploymentController) queueOwner(rs api.Object) {
 }
 
 // Sync implements Controller.
+// scaledEvent records a change of a ReplicaSet's size, as Kubernetes words it.
+func (c *DeploymentController) scaledEvent(d *orchv1.Deployment, rs string, from, to int32) {
+	switch {
+	case to > from:
+		c.deps.Recorder.Event(d, record.Normal, "ScalingReplicaSet", "Scaled up replica set %s from %d to %d", rs, from, to)
+	case to < from:
+		c.deps.Recorder.Event(d, record.Normal, "ScalingReplicaSet", "Scaled down replica set %s from %d to %d", rs, from, to)
+	}
+}
+
 func (c *DeploymentController) Sync(ctx context.Context, key string) (Result, error) {
 	v := c.deps.Source.View()
 	o, ok := v.Get(api.DeploymentKind, key)
@@ -95,10 +106,16 @@ func (c *DeploymentController) Sync(ctx context.Context, key string) (Result, er
 		if _, err := w.Create(ctx, api.ReplicaSetKind, plan.Create); err != nil {
 			return Result{}, fmt.Errorf("create replicaset %s: %w", plan.Create.GetMetadata().GetName(), err)
 		}
+		c.scaledEvent(d, plan.Create.GetMetadata().GetName(), 0, plan.Create.GetSpec().GetReplicas())
 	}
 	for _, rs := range plan.Updates {
 		if _, err := w.Update(ctx, api.ReplicaSetKind, rs); err != nil && !isNotFound(err) {
 			return Result{}, fmt.Errorf("update replicaset %s: %w", rs.GetMetadata().GetName(), err)
+		}
+		for _, old := range rss {
+			if old.GetMetadata().GetUid() == rs.GetMetadata().GetUid() {
+				c.scaledEvent(d, rs.GetMetadata().GetName(), old.GetSpec().GetReplicas(), rs.GetSpec().GetReplicas())
+			}
 		}
 	}
 	for _, rs := range plan.Deletes {

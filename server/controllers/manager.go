@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orchd/orch/api"
+	"github.com/orchd/orch/client/record"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
@@ -74,6 +75,10 @@ type Deps struct {
 	Now    func() time.Time
 	// Registerer, when set, gets the controllers' metrics for the time the manager runs.
 	Registerer prometheus.Registerer
+	// Recorder records the controllers' Events; nil records none.
+	Recorder *record.Recorder
+	// EventTTL is how long Events are kept after they last happened (DefaultEventTTL).
+	EventTTL time.Duration
 }
 
 // Result tells the manager when to look at a key again without an event.
@@ -110,6 +115,7 @@ func NewManager(deps Deps) *Manager {
 		NewDeploymentController(deps),
 		NewGarbageCollector(deps),
 		NewNodeLifecycleController(deps),
+		NewEventTTLController(deps),
 	}}
 }
 

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orchd/orch/api"
+	"github.com/orchd/orch/client/record"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
@@ -71,6 +72,9 @@ func (c *NodeLifecycleController) Sync(ctx context.Context, name string) (Result
 		}
 		next.Spec.Taints = taints
 		c.log.Info("node taints follow its Ready condition", "node", name, "ready", readyCondition(node), "taints", taintKeys(taints))
+		if readyCondition(node) != api.ConditionTrue {
+			c.deps.Recorder.Event(node, record.Normal, "NodeNotReady", "Node %s status is now: NodeNotReady", name)
+		}
 		if _, err := c.deps.Writer.Update(ctx, api.NodeKind, next); err != nil {
 			if isNotFound(err) {
 				return Result{}, nil
@@ -87,6 +91,7 @@ func (c *NodeLifecycleController) Sync(ctx context.Context, name string) (Result
 	for _, p := range evict {
 		m := p.GetMetadata()
 		c.log.Info("evicting pod that does not tolerate the node's NoExecute taints", "node", name, "pod", m.GetNamespace()+"/"+m.GetName())
+		c.deps.Recorder.Event(p, record.Normal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", m.GetNamespace(), m.GetName())
 		_, err := c.deps.Writer.Delete(ctx, api.PodKind, &orchv1.DeleteRequest{Namespace: m.GetNamespace(), Name: m.GetName(),
 			Preconditions: &orchv1.Preconditions{Uid: proto.String(m.GetUid())}})
 		if err != nil && !isNotFound(err) {

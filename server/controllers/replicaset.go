@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/orchd/orch/api"
+	"github.com/orchd/orch/client/record"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
@@ -158,8 +159,13 @@ func (c *ReplicaSetController) manage(ctx context.Context, key string, rs *orchv
 	if plan.Create > 0 {
 		c.exp.ExpectCreations(key, plan.Create)
 		created, err := slowStartBatch(plan.Create, 1, func() error {
-			_, err := c.deps.Writer.Create(ctx, api.PodKind, newPodFromTemplate(rs))
-			return err
+			p, err := c.deps.Writer.Create(ctx, api.PodKind, newPodFromTemplate(rs))
+			if err != nil {
+				c.deps.Recorder.Event(rs, record.Warning, "FailedCreate", "Error creating: %v", err)
+				return err
+			}
+			c.deps.Recorder.Event(rs, record.Normal, "SuccessfulCreate", "Created pod: %s", p.GetMetadata().GetName())
+			return nil
 		})
 		// The pods whose creation failed or was never tried will not be seen.
 		for range plan.Create - created {
@@ -184,9 +190,13 @@ func (c *ReplicaSetController) manage(ctx context.Context, key string, rs *orchv
 				m := p.GetMetadata()
 				_, err := c.deps.Writer.Delete(ctx, api.PodKind, &orchv1.DeleteRequest{Namespace: m.GetNamespace(), Name: m.GetName(),
 					Preconditions: &orchv1.Preconditions{Uid: proto.String(m.GetUid())}})
-				if err != nil && !isNotFound(err) {
+				switch {
+				case err == nil:
+					c.deps.Recorder.Event(rs, record.Normal, "SuccessfulDelete", "Deleted pod: %s", m.GetName())
+				case !isNotFound(err):
 					c.exp.DeletionObserved(key, keys[i])
 					errs[i] = fmt.Errorf("delete pod %s: %w", keys[i], err)
+					c.deps.Recorder.Event(rs, record.Warning, "FailedDelete", "Error deleting: %v", err)
 				}
 			}()
 		}
@@ -252,6 +262,12 @@ func slowStartBatch(count, initial int, fn func() error) (int, error) {
 func isNotFound(err error) bool {
 	var ce *connect.Error
 	return errors.As(err, &ce) && ce.Code() == connect.CodeNotFound
+}
+
+// isConflict reports a stale resourceVersion or uid (Kubernetes' 409 Conflict).
+func isConflict(err error) bool {
+	var ce *connect.Error
+	return errors.As(err, &ce) && ce.Code() == connect.CodeAborted
 }
 
 func podsOf(v View, namespace string) []*orchv1.Pod {
