@@ -31,6 +31,7 @@ const (
 	DeleteCommandType   CommandType = 4
 	BindCommandType     CommandType = 5
 	EnvelopeCommandType CommandType = 6
+	FinalizeCommand     CommandType = 7 // a namespace's spec.finalizers
 
 	// IgnorableCommandFlag marks a command an older FSM may skip instead of panicking on.
 	IgnorableCommandFlag CommandType = 128
@@ -121,6 +122,8 @@ func (w *fsmTxn) apply(data []byte) *applyResult {
 		return w.applyWrite(payload, w.update)
 	case UpdateStatusCommand:
 		return w.applyWrite(payload, w.updateStatus)
+	case FinalizeCommand:
+		return w.applyWrite(payload, w.finalize)
 	case DeleteCommandType:
 		var c orchv1.DeleteCommand
 		mustUnmarshal(payload, &c, t)
@@ -159,7 +162,7 @@ func checkCommand(data []byte) error {
 	}
 	t, payload := CommandType(data[0])&^IgnorableCommandFlag, data[1:]
 	switch t {
-	case CreateCommand, UpdateCommand, UpdateStatusCommand:
+	case CreateCommand, UpdateCommand, UpdateStatusCommand, FinalizeCommand:
 		var c orchv1.WriteCommand
 		if err := proto.Unmarshal(payload, &c); err != nil {
 			return fmt.Errorf("command %d: %w", t, err)
@@ -344,6 +347,24 @@ func (w *fsmTxn) updateStatus(k *api.Kind, o api.Object) (api.Object, error) {
 	if err := checkObjectSize(k, next); err != nil {
 		return nil, err
 	}
+	return w.replace(k, cur, next), nil
+}
+
+// finalize replaces a namespace's spec.finalizers only.
+func (w *fsmTxn) finalize(k *api.Kind, o api.Object) (api.Object, error) {
+	ns, ok := o.(*orchv1.Namespace)
+	if !ok {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s have no finalize subresource", k.Plural))
+	}
+	cur, err := w.current(k, o)
+	if err != nil {
+		return nil, err
+	}
+	next := proto.Clone(cur).(*orchv1.Namespace)
+	if next.Spec == nil {
+		next.Spec = &orchv1.NamespaceSpec{}
+	}
+	next.Spec.Finalizers = ns.GetSpec().GetFinalizers()
 	return w.replace(k, cur, next), nil
 }
 
