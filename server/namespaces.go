@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"connectrpc.com/connect"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -35,4 +36,16 @@ func (a *API) Finalize(ctx context.Context, ns *orchv1.Namespace) (api.Object, e
 		return nil, err
 	}
 	return a.write(ctx, FinalizeCommand, api.NamespaceKind, ns)
+}
+
+// prepareNamespaceCreate is what Kubernetes' namespace strategy decides on create: the
+// namespace is Active and carries the kubernetes finalizer, whatever the request said.
+func prepareNamespaceCreate(ns *orchv1.Namespace) {
+	if ns.Spec == nil {
+		ns.Spec = &orchv1.NamespaceSpec{}
+	}
+	if !slices.Contains(ns.Spec.Finalizers, api.FinalizerKubernetes) {
+		ns.Spec.Finalizers = append(ns.Spec.Finalizers, api.FinalizerKubernetes)
+	}
+	ns.Status = &orchv1.NamespaceStatus{Phase: api.NamespaceActive}
 }
