@@ -44,7 +44,6 @@ const (
 	NamespaceMessageContentDeleted             = "All content successfully deleted, may be waiting on finalization"
 	NamespaceMessageContentRemoved             = "All content successfully removed"
 	NamespaceMessageContentHasNoFinalizers     = "All content-preserving finalizers finished"
-	NamespaceTerminatingCause                  = "NamespaceTerminating"
 	NamespaceForbiddenTerminatingMessageFormat = "unable to create new content in namespace %s because it is being terminated"
 )
 
