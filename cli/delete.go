@@ -18,6 +18,7 @@ type deleteOptions struct {
 	allNamespaces  bool
 	gracePeriod    int
 	force          bool
+	cascade        string
 	wait           bool
 	timeout        time.Duration
 	ignoreNotFound bool
@@ -37,7 +38,8 @@ func newDeleteCommand(e *env) *cobra.Command {
 		Short: "Delete objects",
 		Example: `  orchctl delete pod web
   orchctl delete -f examples/web.yaml
-  orchctl delete pods -l app=web --grace-period 0`,
+  orchctl delete pods -l app=web --grace-period 0
+  orchctl delete deployment web --cascade=orphan`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.runDelete(cmd.Context(), o, args)
 		},
@@ -50,7 +52,9 @@ func newDeleteCommand(e *env) *cobra.Command {
 	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "with -l or --all, across all namespaces")
 	f.IntVar(&o.gracePeriod, "grace-period", -1, "seconds the object has to stop gracefully (-1: its own default; 0: at once)")
 	f.BoolVar(&o.force, "force", false, "delete at once, without waiting for a graceful stop (grace period 0)")
-	f.BoolVar(&o.wait, "wait", true, "wait until the objects are gone")
+	f.StringVar(&o.cascade, "cascade", "background", `"background", "foreground" or "orphan": what happens to the objects' dependents (the pods of a ReplicaSet...): deleted after the object, deleted before it (the object stays until they are gone), or left without their owner`)
+	f.Lookup("cascade").NoOptDefVal = "background"
+	f.BoolVar(&o.wait, "wait", true, "wait until the objects are gone (with --cascade=foreground, their dependents first)")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long --wait waits (0: forever)")
 	f.BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "treat NotFound as success")
 	return cmd
@@ -123,15 +127,12 @@ func (e *env) runDelete(ctx context.Context, o *deleteOptions, args []string) er
 		fmt.Fprintln(e.errOut, "No resources found")
 		return nil
 	}
-	req := func(t target) *orchv1.DeleteRequest {
-		r := &orchv1.DeleteRequest{Namespace: t.Namespace, Name: t.Name}
-		switch {
-		case o.force:
-			r.GracePeriodSeconds = new(int64(0))
-		case o.gracePeriod >= 0:
-			r.GracePeriodSeconds = new(int64(o.gracePeriod))
-		}
-		return r
+	policy, warning, err := cascadePolicy(o.cascade)
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		fmt.Fprintln(e.errOut, warning)
 	}
 	var errs errorList
 	type pending struct {
@@ -140,7 +141,7 @@ func (e *env) runDelete(ctx context.Context, o *deleteOptions, args []string) er
 	}
 	var waits []pending
 	for _, t := range ts {
-		gone, err := e.client(t.Kind).Delete(ctx, req(t))
+		gone, err := e.client(t.Kind).Delete(ctx, o.request(t, policy))
 		if err != nil {
 			if isNotFound(err) && o.ignoreNotFound {
 				continue
@@ -176,6 +177,36 @@ func (e *env) runDelete(ctx context.Context, o *deleteOptions, args []string) er
 		return errs
 	}
 	return nil
+}
+
+// request is the delete request for one target.
+func (o *deleteOptions) request(t target, policy string) *orchv1.DeleteRequest {
+	r := &orchv1.DeleteRequest{Namespace: t.Namespace, Name: t.Name, PropagationPolicy: policy}
+	switch {
+	case o.force:
+		r.GracePeriodSeconds = new(int64(0))
+	case o.gracePeriod >= 0:
+		r.GracePeriodSeconds = new(int64(o.gracePeriod))
+	}
+	return r
+}
+
+// cascadePolicy maps --cascade to a propagation policy as kubectl does, with its
+// deprecated boolean forms (true: background, false: orphan) and their warning.
+func cascadePolicy(flag string) (policy, warning string, err error) {
+	switch flag {
+	case "background":
+		return api.DeletePropagationBackground, "", nil
+	case "foreground":
+		return api.DeletePropagationForeground, "", nil
+	case "orphan":
+		return api.DeletePropagationOrphan, "", nil
+	case "true":
+		return api.DeletePropagationBackground, "warning: --cascade=true is deprecated (boolean value) and can be replaced with --cascade=background.", nil
+	case "false":
+		return api.DeletePropagationOrphan, "warning: --cascade=false is deprecated (boolean value) and can be replaced with --cascade=orphan.", nil
+	}
+	return "", "", fmt.Errorf(`invalid cascade value (%s). Must be "background", "foreground", or "orphan"`, flag)
 }
 
 // waitGone polls until the object is gone, or replaced by a new one of the same name

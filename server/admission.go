@@ -16,8 +16,13 @@ import (
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
-// protectedNamespaces exist from cluster birth and cannot be deleted.
-var protectedNamespaces = map[string]bool{"default": true, "orch-system": true}
+// clusterNamespaces exist from cluster birth: the leader creates them when missing.
+// orch-system goes last: a master is ready once it reads it.
+var clusterNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease", "orch-system"}
+
+// protectedNamespaces cannot be deleted, as Kubernetes refuses to delete default,
+// kube-system and kube-public (kube-node-lease may go; the next leader recreates it).
+var protectedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "orch-system": true}
 
 // admitCreate decides everything about a new object before it is proposed: defaults,
 // identity, timestamps, then validation. Nothing non-deterministic is left to the FSM.
@@ -40,6 +45,9 @@ func (a *API) admitCreate(k *api.Kind, o api.Object) error {
 	m.CreationTimestamp = timestamppb.New(a.now().UTC().Truncate(time.Second))
 	m.DeletionTimestamp, m.DeletionGracePeriodSeconds = nil, nil
 	m.Generation = 1
+	if ns, ok := o.(*orchv1.Namespace); ok {
+		prepareNamespaceCreate(ns)
+	}
 	defaultObject(k, o)
 	if p, ok := o.(*orchv1.Pod); ok {
 		addDefaultTolerations(p.GetSpec(), a.NotReadyTolerationSeconds, a.UnreachableTolerationSeconds)

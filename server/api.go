@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/orchd/orch/api"
 	"github.com/orchd/orch/consensus"
@@ -272,7 +273,11 @@ func (a *API) Delete(ctx context.Context, k *api.Kind, r *orchv1.DeleteRequest) 
 		return nil, invalid("metadata.name: Required value")
 	}
 	if k == api.NamespaceKind && protectedNamespaces[r.GetName()] {
-		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("namespace %q is part of the cluster and cannot be deleted", r.GetName()))
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("namespaces %q is forbidden: this namespace may not be deleted", r.GetName()))
+	}
+	if p := r.GetPropagationPolicy(); !api.ValidPropagationPolicy(p) {
+		return nil, invalid(field.NotSupported(field.NewPath("propagationPolicy"), p,
+			[]string{api.DeletePropagationForeground, api.DeletePropagationBackground, api.DeletePropagationOrphan, "nil"}).Error())
 	}
 	rv := r.GetResourceVersion()
 	if p := r.GetPreconditions(); p != nil && p.ResourceVersion != nil {
@@ -285,7 +290,8 @@ func (a *API) Delete(ctx context.Context, k *api.Kind, r *orchv1.DeleteRequest) 
 		return nil, invalid("preconditions.uid: Invalid value: \"\": must not be empty when set")
 	}
 	c := &orchv1.DeleteCommand{Kind: k.Name, Namespace: ns, Name: r.GetName(), GracePeriodSeconds: r.GracePeriodSeconds,
-		ResourceVersion: rv, Uid: r.GetPreconditions().GetUid(), Now: timestamppb.New(a.now().UTC().Truncate(time.Second))}
+		ResourceVersion: rv, Uid: r.GetPreconditions().GetUid(), PropagationPolicy: r.GetPropagationPolicy(),
+		Now: timestamppb.New(a.now().UTC().Truncate(time.Second))}
 	cmd, err := encodeCommand(DeleteCommandType, c)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)

@@ -31,6 +31,7 @@ const (
 	DeleteCommandType   CommandType = 4
 	BindCommandType     CommandType = 5
 	EnvelopeCommandType CommandType = 6
+	FinalizeCommand     CommandType = 7 // a namespace's spec.finalizers
 
 	// IgnorableCommandFlag marks a command an older FSM may skip instead of panicking on.
 	IgnorableCommandFlag CommandType = 128
@@ -121,6 +122,8 @@ func (w *fsmTxn) apply(data []byte) *applyResult {
 		return w.applyWrite(payload, w.update)
 	case UpdateStatusCommand:
 		return w.applyWrite(payload, w.updateStatus)
+	case FinalizeCommand:
+		return w.applyWrite(payload, w.finalize)
 	case DeleteCommandType:
 		var c orchv1.DeleteCommand
 		mustUnmarshal(payload, &c, t)
@@ -159,7 +162,7 @@ func checkCommand(data []byte) error {
 	}
 	t, payload := CommandType(data[0])&^IgnorableCommandFlag, data[1:]
 	switch t {
-	case CreateCommand, UpdateCommand, UpdateStatusCommand:
+	case CreateCommand, UpdateCommand, UpdateStatusCommand, FinalizeCommand:
 		var c orchv1.WriteCommand
 		if err := proto.Unmarshal(payload, &c); err != nil {
 			return fmt.Errorf("command %d: %w", t, err)
@@ -224,8 +227,8 @@ func (w *fsmTxn) remove(k *api.Kind, o api.Object) {
 	gone := proto.Clone(o).(api.Object)
 	api.Meta(gone).ResourceVersion = strconv.FormatUint(w.index, 10)
 	w.events = append(w.events, Event{Index: w.index, Kind: k, Type: api.Deleted, Obj: gone})
-	if ns := o.GetMetadata().GetNamespace(); ns != "" {
-		w.finishNamespace(ns)
+	if k == api.NodeKind {
+		w.forgetNode(o.GetMetadata().GetName())
 	}
 }
 
@@ -238,13 +241,15 @@ func conflict(k *api.Kind, name string) error {
 		"operation cannot be fulfilled on %s %q: the object has been modified; apply your changes to the latest version and try again", k.Plural, name))
 }
 
-func (w *fsmTxn) checkNamespace(ns string) error {
+// checkNamespace refuses an object created in a namespace that does not exist or is
+// being terminated, as Kubernetes' NamespaceLifecycle admission does.
+func (w *fsmTxn) checkNamespace(k *api.Kind, name, ns string) error {
 	o, ok := w.get(api.NamespaceKind, ns)
 	if !ok {
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("namespaces %q not found", ns))
 	}
-	if o.GetMetadata().GetDeletionTimestamp() != nil {
-		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("namespace %q is being terminated: no new objects can be created in it", ns))
+	if o.GetMetadata().GetDeletionTimestamp() != nil || o.(*orchv1.Namespace).GetStatus().GetPhase() == api.NamespaceTerminating {
+		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("%s %q is forbidden: "+api.NamespaceForbiddenTerminatingMessageFormat, k.Plural, name, ns))
 	}
 	return nil
 }
@@ -255,7 +260,7 @@ func (w *fsmTxn) create(k *api.Kind, o api.Object) (api.Object, error) {
 		return nil, connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("%s %q already exists", k.Plural, m.GetName()))
 	}
 	if k.Namespaced {
-		if err := w.checkNamespace(m.GetNamespace()); err != nil {
+		if err := w.checkNamespace(k, m.GetName(), m.GetNamespace()); err != nil {
 			return nil, err
 		}
 	}
@@ -322,6 +327,13 @@ func (w *fsmTxn) update(k *api.Kind, o api.Object) (api.Object, error) {
 	if k.HasStatus {
 		api.CopyField(o, cur, "status")
 	}
+	if ns, ok := o.(*orchv1.Namespace); ok {
+		// spec.finalizers change only through the finalize subresource.
+		if ns.Spec == nil {
+			ns.Spec = &orchv1.NamespaceSpec{}
+		}
+		ns.Spec.Finalizers = cur.(*orchv1.Namespace).GetSpec().GetFinalizers()
+	}
 	if !proto.Equal(api.Body(o), api.Body(cur)) {
 		m.Generation++
 	}
@@ -347,6 +359,24 @@ func (w *fsmTxn) updateStatus(k *api.Kind, o api.Object) (api.Object, error) {
 	return w.replace(k, cur, next), nil
 }
 
+// finalize replaces a namespace's spec.finalizers only.
+func (w *fsmTxn) finalize(k *api.Kind, o api.Object) (api.Object, error) {
+	ns, ok := o.(*orchv1.Namespace)
+	if !ok {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s have no finalize subresource", k.Plural))
+	}
+	cur, err := w.current(k, o)
+	if err != nil {
+		return nil, err
+	}
+	next := proto.Clone(cur).(*orchv1.Namespace)
+	if next.Spec == nil {
+		next.Spec = &orchv1.NamespaceSpec{}
+	}
+	next.Spec.Finalizers = ns.GetSpec().GetFinalizers()
+	return w.replace(k, cur, next), nil
+}
+
 // replace writes next over cur unless they are equal, then removes the object if its
 // deletion has nothing left to wait for.
 func (w *fsmTxn) replace(k *api.Kind, cur, next api.Object) api.Object {
@@ -361,10 +391,40 @@ func (w *fsmTxn) replace(k *api.Kind, cur, next api.Object) api.Object {
 	return next
 }
 
-// deletable: marked for deletion, no finalizers left, and no node still stopping it.
+// deletable: marked for deletion, no finalizers left (a namespace's spec.finalizers
+// too), and no node still stopping it.
 func deletable(o api.Object) bool {
 	m := o.GetMetadata()
-	return m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && m.GetDeletionGracePeriodSeconds() == 0
+	return m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && m.GetDeletionGracePeriodSeconds() == 0 && !heldBySpec(o)
+}
+
+// heldBySpec: a namespace whose spec.finalizers (the namespace controller's) remain.
+func heldBySpec(o api.Object) bool {
+	ns, ok := o.(*orchv1.Namespace)
+	return ok && len(ns.GetSpec().GetFinalizers()) > 0
+}
+
+// deletionFinalizers are the finalizers an object has once a delete with policy is
+// applied, as Kubernetes' deletionFinalizersForGarbageCollection decides them: Orphan and
+// Foreground set their finalizer and drop the other's, Background drops both, and a
+// request that names no policy leaves them as they are.
+func deletionFinalizers(cur []string, policy string) []string {
+	if policy == "" {
+		return cur
+	}
+	var out []string
+	for _, f := range cur {
+		if f != api.FinalizerOrphanDependents && f != api.FinalizerDeleteDependents {
+			out = append(out, f)
+		}
+	}
+	switch policy {
+	case api.DeletePropagationOrphan:
+		out = append(out, api.FinalizerOrphanDependents)
+	case api.DeletePropagationForeground:
+		out = append(out, api.FinalizerDeleteDependents)
+	}
+	return out
 }
 
 func (w *fsmTxn) delete(k *api.Kind, c *orchv1.DeleteCommand) (api.Object, error) {
@@ -379,12 +439,13 @@ func (w *fsmTxn) delete(k *api.Kind, c *orchv1.DeleteCommand) (api.Object, error
 		return nil, connect.NewError(connect.CodeAborted, fmt.Errorf(
 			"precondition failed for %s %q: uid in precondition %s, uid in object meta %s", k.Plural, c.GetName(), uid, cur.GetMetadata().GetUid()))
 	}
-	if k == api.NamespaceKind {
-		return w.deleteNamespace(cur, c), nil
-	}
 	return w.deleteObject(k, cur, c), nil
 }
 
+// deleteObject removes the object at once when nothing holds it; otherwise it marks it
+// with a deletionTimestamp (now plus the grace period a pod's node has to stop it) and
+// the finalizers of the propagation policy, and it goes when the last holder lets go.
+// A namespace becomes Terminating and waits for the namespace controller's finalizer.
 func (w *fsmTxn) deleteObject(k *api.Kind, cur api.Object, c *orchv1.DeleteCommand) api.Object {
 	m := cur.GetMetadata()
 	now := c.GetNow().AsTime()
@@ -395,20 +456,25 @@ func (w *fsmTxn) deleteObject(k *api.Kind, cur api.Object, c *orchv1.DeleteComma
 			grace = max(c.GetGracePeriodSeconds(), 0)
 		}
 	}
-	if grace == 0 && len(m.GetFinalizers()) == 0 {
+	finalizers := deletionFinalizers(m.GetFinalizers(), c.GetPropagationPolicy())
+	if grace == 0 && len(finalizers) == 0 && !heldBySpec(cur) {
 		w.remove(k, cur)
-		if k == api.NodeKind {
-			w.forgetNode(m.GetName())
-		}
 		return cur
-	}
-	if m.GetDeletionTimestamp() != nil && m.GetDeletionGracePeriodSeconds() <= grace {
-		return cur // already going, at least as fast
 	}
 	next := proto.Clone(cur).(api.Object)
 	nm := api.Meta(next)
-	nm.DeletionTimestamp = timestamppb.New(now.Add(time.Duration(grace) * time.Second))
-	nm.DeletionGracePeriodSeconds = &grace
+	nm.Finalizers = finalizers
+	// A deletion already under way is only ever made faster.
+	if nm.DeletionTimestamp == nil || grace < nm.GetDeletionGracePeriodSeconds() {
+		nm.DeletionTimestamp = timestamppb.New(now.Add(time.Duration(grace) * time.Second))
+		nm.DeletionGracePeriodSeconds = &grace
+	}
+	if ns, ok := next.(*orchv1.Namespace); ok {
+		if ns.Status == nil {
+			ns.Status = &orchv1.NamespaceStatus{}
+		}
+		ns.Status.Phase = api.NamespaceTerminating
+	}
 	return w.replace(k, cur, next)
 }
 
@@ -436,48 +502,6 @@ func (w *fsmTxn) forgetNode(node string) {
 		api.Meta(next).DeletionGracePeriodSeconds = &zero
 		w.replace(api.PodKind, o, next)
 	}
-}
-
-// deleteNamespace marks the namespace Terminating, deletes everything in it, and removes
-// it once it is empty (at once, or when its last object goes).
-func (w *fsmTxn) deleteNamespace(cur api.Object, c *orchv1.DeleteCommand) api.Object {
-	ns := cur.GetMetadata().GetName()
-	next := proto.Clone(cur).(*orchv1.Namespace)
-	m := api.Meta(next)
-	if m.DeletionTimestamp == nil {
-		m.DeletionTimestamp = c.GetNow()
-	}
-	if next.Status == nil {
-		next.Status = &orchv1.NamespaceStatus{}
-	}
-	next.Status.Phase = "Terminating"
-	out := w.replace(api.NamespaceKind, cur, next)
-	for _, k := range api.Kinds {
-		if !k.Namespaced {
-			continue
-		}
-		for _, o := range list(w.txn, k, "namespace", ns) {
-			w.deleteObject(k, o, c)
-		}
-	}
-	w.finishNamespace(ns)
-	return out
-}
-
-func (w *fsmTxn) finishNamespace(ns string) {
-	o, ok := w.get(api.NamespaceKind, ns)
-	if !ok || o.GetMetadata().GetDeletionTimestamp() == nil || len(o.GetMetadata().GetFinalizers()) > 0 {
-		return
-	}
-	for _, k := range api.Kinds {
-		if !k.Namespaced {
-			continue
-		}
-		if raw, err := w.txn.First(k.Name, "namespace", ns); err == nil && raw != nil {
-			return
-		}
-	}
-	w.remove(api.NamespaceKind, o)
 }
 
 // bind places pending pods on nodes. A binding whose pod is gone, was replaced (other

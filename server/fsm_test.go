@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,17 +261,120 @@ func TestFSMGracefulPodDeletion(t *testing.T) {
 	}
 }
 
-func TestFSMNamespaceDeletionCascades(t *testing.T) {
+func TestFSMNamespaceDeletionWaitsForItsFinalizer(t *testing.T) {
 	f := newTestFSM(t)
-	f.create(api.NamespaceKind, &orchv1.Namespace{Metadata: &orchv1.ObjectMeta{Name: "team"}})
+	ns := &orchv1.Namespace{Metadata: &orchv1.ObjectMeta{Name: "team"}}
+	prepareNamespaceCreate(ns)
+	f.create(api.NamespaceKind, ns)
 	cm := mockConfigMap("a")
 	cm.Metadata.Namespace = "team"
 	f.create(api.ConfigMapKind, cm)
-	if _, err := f.delete(api.NamespaceKind, "", "team", nil); err != nil {
+	out, err := f.delete(api.NamespaceKind, "", "team", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if f.get(api.ConfigMapKind, "team/a") != nil || f.get(api.NamespaceKind, "team") != nil {
-		t.Error("namespace and its objects must be gone")
+	got := out.(*orchv1.Namespace)
+	if got.GetStatus().GetPhase() != api.NamespaceTerminating || got.GetMetadata().GetDeletionTimestamp() == nil {
+		t.Fatalf("deleted namespace: phase %q deletionTimestamp %v, want Terminating and set", got.GetStatus().GetPhase(), got.GetMetadata().GetDeletionTimestamp())
+	}
+	// The content is the namespace controller's to delete, through normal deletes.
+	if f.get(api.ConfigMapKind, "team/a") == nil || f.get(api.NamespaceKind, "team") == nil {
+		t.Fatal("the FSM must not delete a namespace's content itself")
+	}
+	late := mockConfigMap("b")
+	late.Metadata.Namespace = "team"
+	_, err = f.write(CreateCommand, api.ConfigMapKind, late)
+	if code(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "unable to create new content in namespace team because it is being terminated") {
+		t.Fatalf("create in a terminating namespace: %v, want Forbidden", err)
+	}
+	// An update cannot drop spec.finalizers; finalize can.
+	upd := proto.Clone(f.get(api.NamespaceKind, "team")).(*orchv1.Namespace)
+	upd.Spec.Finalizers = nil
+	if _, err := f.write(UpdateCommand, api.NamespaceKind, upd); err != nil {
+		t.Fatal(err)
+	}
+	if f.get(api.NamespaceKind, "team") == nil {
+		t.Fatal("an update removed the namespace's kubernetes finalizer")
+	}
+	if _, err := f.delete(api.ConfigMapKind, "team", "a", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.write(FinalizeCommand, api.NamespaceKind, upd); err != nil {
+		t.Fatal(err)
+	}
+	if f.get(api.NamespaceKind, "team") != nil {
+		t.Error("namespace still there after finalize cleared spec.finalizers")
+	}
+}
+
+// Delete with a propagation policy sets the garbage collector's finalizer and the
+// object waits for it; Background and no policy remove at once.
+func TestFSMDeletePropagationFinalizers(t *testing.T) {
+	cases := []struct {
+		policy string
+		have   []string
+		want   []string // nil: removed at once
+	}{
+		{policy: "", want: nil},
+		{policy: api.DeletePropagationBackground, want: nil},
+		{policy: api.DeletePropagationForeground, want: []string{api.FinalizerDeleteDependents}},
+		{policy: api.DeletePropagationOrphan, want: []string{api.FinalizerOrphanDependents}},
+		{policy: api.DeletePropagationOrphan, have: []string{"example.com/x"}, want: []string{"example.com/x", api.FinalizerOrphanDependents}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.policy+strings.Join(tc.have, ","), func(t *testing.T) {
+			f := newTestFSM(t)
+			c := mockConfigMap("a")
+			c.Metadata.Finalizers = tc.have
+			f.create(api.ConfigMapKind, c)
+			r := f.apply(DeleteCommandType, &orchv1.DeleteCommand{Kind: api.ConfigMapKind.Name, Namespace: "default", Name: "a",
+				PropagationPolicy: tc.policy, Now: timestamppb.New(time.Unix(1700000000, 0))})
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			cur := f.get(api.ConfigMapKind, "default/a")
+			if tc.want == nil {
+				if cur != nil {
+					t.Fatalf("still there with finalizers %v", cur.GetMetadata().GetFinalizers())
+				}
+				return
+			}
+			if cur == nil || cur.GetMetadata().GetDeletionTimestamp() == nil || cur.GetMetadata().GetDeletionGracePeriodSeconds() != 0 {
+				t.Fatalf("want the object marked for deletion, got %v", cur)
+			}
+			if got := cur.GetMetadata().GetFinalizers(); !slices.Equal(got, tc.want) {
+				t.Fatalf("finalizers %v, want %v", got, tc.want)
+			}
+			next := proto.Clone(cur).(*orchv1.ConfigMap)
+			next.Metadata.Finalizers = append(next.Metadata.Finalizers, "example.com/late")
+			if _, err := f.write(UpdateCommand, api.ConfigMapKind, next); code(err) != connect.CodeInvalidArgument ||
+				!strings.Contains(err.Error(), "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted") {
+				t.Fatalf("adding a finalizer while deleting: %v, want Forbidden", err)
+			}
+		})
+	}
+}
+
+func TestDeletionFinalizers(t *testing.T) {
+	t.Parallel()
+	o, fg, x := api.FinalizerOrphanDependents, api.FinalizerDeleteDependents, "example.com/x"
+	cases := []struct {
+		cur    []string
+		policy string
+		want   []string
+	}{
+		{nil, "", nil},
+		{[]string{fg}, "", []string{fg}},
+		{[]string{o, x}, "", []string{o, x}},
+		{[]string{fg, x}, api.DeletePropagationBackground, []string{x}},
+		{[]string{fg}, api.DeletePropagationOrphan, []string{o}},
+		{[]string{x, o}, api.DeletePropagationForeground, []string{x, fg}},
+		{[]string{o}, api.DeletePropagationOrphan, []string{o}},
+	}
+	for _, tc := range cases {
+		if got := deletionFinalizers(tc.cur, tc.policy); !slices.Equal(got, tc.want) {
+			t.Errorf("deletionFinalizers(%v, %q) = %v, want %v", tc.cur, tc.policy, got, tc.want)
+		}
 	}
 }
 

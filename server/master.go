@@ -218,7 +218,7 @@ func (m *Master) establishLeadership(ctx context.Context) {
 			go m.runControllers(ctx)
 		}
 	}()
-	for _, ns := range []string{"default", "orch-system"} {
+	for _, ns := range clusterNamespaces {
 		for ctx.Err() == nil {
 			v := m.store.View()
 			if _, ok := v.Get(api.NamespaceKind, ns); ok {
@@ -406,7 +406,7 @@ func (s *internalService) ReadIndex(ctx context.Context, _ *connect.Request[orch
 func (m *Master) WaitReady(ctx context.Context) error {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := m.api.Get(rctx, api.NamespaceKind, &orchv1.GetRequest{Name: "orch-system"})
+		_, err := m.api.Get(rctx, api.NamespaceKind, &orchv1.GetRequest{Name: clusterNamespaces[len(clusterNamespaces)-1]})
 		cancel()
 		if err == nil {
 			return nil

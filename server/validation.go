@@ -122,6 +122,18 @@ func validateObject(k *api.Kind, o api.Object) field.ErrorList {
 // moved a running pod would leave it running on its old node, unseen.
 func validateUpdate(next, cur api.Object) field.ErrorList {
 	var errs field.ErrorList
+	if cur.GetMetadata().GetDeletionTimestamp() != nil {
+		var added []string
+		for _, f := range next.GetMetadata().GetFinalizers() {
+			if !slices.Contains(cur.GetMetadata().GetFinalizers(), f) {
+				added = append(added, f)
+			}
+		}
+		if len(added) > 0 {
+			errs = append(errs, field.Forbidden(field.NewPath("metadata", "finalizers"),
+				fmt.Sprintf("no new finalizers can be added if the object is being deleted, found new finalizers %q", added)))
+		}
+	}
 	if p, ok := next.(*orchv1.Pod); ok {
 		old, _ := cur.(*orchv1.Pod)
 		if n := p.GetSpec().GetNodeName(); n != old.GetSpec().GetNodeName() {

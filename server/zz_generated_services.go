@@ -18,7 +18,7 @@ func kindHandlers(a *API, opts ...connect.HandlerOption) map[string]http.Handler
 	hs := make(map[string]http.Handler, 22)
 	{
 		svc := &kindService[orchv1.Namespace, orchv1.NamespaceList, orchv1.NamespaceWatchEvent]{api: a, kind: api.NamespaceKind}
-		p, h := orchv1connect.NewNamespaceServiceHandler(svc, opts...)
+		p, h := orchv1connect.NewNamespaceServiceHandler(&namespaceService{svc}, opts...)
 		hs[p] = h
 	}
 	{

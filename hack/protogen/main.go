@@ -29,6 +29,12 @@ var subresources = map[string]struct{ RPCs, Server string }{
   rpc Attach(stream PodExecRequest) returns (stream PodExecResponse);`,
 		Server: "podService",
 	},
+	// Finalize replaces spec.finalizers, which an update keeps (Kubernetes'
+	// namespaces/{name}/finalize).
+	"Namespace": {
+		RPCs:   `  rpc Finalize(Namespace) returns (Namespace);`,
+		Server: "namespaceService",
+	},
 }
 
 // kinds is the single table every generated file is written from.

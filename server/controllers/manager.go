@@ -1,5 +1,5 @@
 // Package controllers holds the workload controllers of the master (ReplicaSet,
-// Deployment, garbage collection) and the runtime they share: informers over the local
+// Deployment, garbage collection, namespace deletion) and the runtime they share: informers over the local
 // state store, a rate-limited work queue, expectations, and one Manager that the Raft
 // leader starts with its leadership and that stops when leadership ends.
 //
@@ -65,6 +65,8 @@ type Writer interface {
 	Update(ctx context.Context, k *api.Kind, o api.Object) (api.Object, error)
 	UpdateStatus(ctx context.Context, k *api.Kind, o api.Object) (api.Object, error)
 	Delete(ctx context.Context, k *api.Kind, r *orchv1.DeleteRequest) (api.Object, error)
+	// Finalize replaces a namespace's spec.finalizers (the finalize subresource).
+	Finalize(ctx context.Context, ns *orchv1.Namespace) (api.Object, error)
 }
 
 // Deps is what controllers need of the master.
@@ -114,6 +116,7 @@ func NewManager(deps Deps) *Manager {
 		NewReplicaSetController(deps),
 		NewDeploymentController(deps),
 		NewGarbageCollector(deps),
+		NewNamespaceController(deps),
 		NewNodeLifecycleController(deps),
 		NewEventTTLController(deps),
 	}}

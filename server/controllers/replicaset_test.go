@@ -321,6 +321,9 @@ func (w *recordingWriter) UpdateStatus(_ context.Context, _ *api.Kind, o api.Obj
 func (w *recordingWriter) Delete(context.Context, *api.Kind, *orchv1.DeleteRequest) (api.Object, error) {
 	return nil, nil
 }
+func (w *recordingWriter) Finalize(_ context.Context, ns *orchv1.Namespace) (api.Object, error) {
+	return ns, nil
+}
 
 func TestReplicaSetSlowFeedNeverDoublesScaleUp(t *testing.T) {
 	t.Parallel()

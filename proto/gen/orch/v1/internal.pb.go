@@ -90,9 +90,13 @@ type DeleteCommand struct {
 	// The deletion time, decided before the command is proposed.
 	Now *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=now,proto3" json:"now,omitempty"`
 	// When set, delete only the object with this uid (a precondition).
-	Uid           string `protobuf:"bytes,7,opt,name=uid,proto3" json:"uid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Uid string `protobuf:"bytes,7,opt,name=uid,proto3" json:"uid,omitempty"`
+	// "Background", "Foreground" or "Orphan", as the request asked; empty when it did
+	// not: the object's own orphan or foregroundDeletion finalizer then stays, and a new
+	// deletion is Background.
+	PropagationPolicy string `protobuf:"bytes,8,opt,name=propagation_policy,json=propagationPolicy,proto3" json:"propagation_policy,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DeleteCommand) Reset() {
@@ -170,6 +174,13 @@ func (x *DeleteCommand) GetNow() *timestamppb.Timestamp {
 func (x *DeleteCommand) GetUid() string {
 	if x != nil {
 		return x.Uid
+	}
+	return ""
+}
+
+func (x *DeleteCommand) GetPropagationPolicy() string {
+	if x != nil {
+		return x.PropagationPolicy
 	}
 	return ""
 }
@@ -705,7 +716,7 @@ const file_orch_v1_internal_proto_rawDesc = "" +
 	"\x16orch/v1/internal.proto\x12\aorch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
 	"\fWriteCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06object\x18\x02 \x01(\fR\x06object\"\x90\x02\n" +
+	"\x06object\x18\x02 \x01(\fR\x06object\"\xbf\x02\n" +
 	"\rDeleteCommand\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
@@ -713,7 +724,8 @@ const file_orch_v1_internal_proto_rawDesc = "" +
 	"\x14grace_period_seconds\x18\x04 \x01(\x03H\x00R\x12gracePeriodSeconds\x88\x01\x01\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\tR\x0fresourceVersion\x12,\n" +
 	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12\x10\n" +
-	"\x03uid\x18\a \x01(\tR\x03uidB\x17\n" +
+	"\x03uid\x18\a \x01(\tR\x03uid\x12-\n" +
+	"\x12propagation_policy\x18\b \x01(\tR\x11propagationPolicyB\x17\n" +
 	"\x15_grace_period_seconds\"^\n" +
 	"\x0fCommandEnvelope\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x1d\n" +

@@ -566,8 +566,14 @@ type DeleteRequest struct {
 	ResourceVersion string `protobuf:"bytes,4,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	// Must be true of the object for the deletion to go ahead (Kubernetes' DeleteOptions).
 	Preconditions *Preconditions `protobuf:"bytes,5,opt,name=preconditions,proto3" json:"preconditions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// What happens to the object's dependents (Kubernetes' DeleteOptions): "Background"
+	// (the default: the object goes at once, the garbage collector deletes its dependents),
+	// "Foreground" (the object stays, with a deletionTimestamp, until every dependent with
+	// blockOwnerDeletion is gone) or "Orphan" (the dependents stay, without their
+	// ownerReference to the object).
+	PropagationPolicy string `protobuf:"bytes,6,opt,name=propagation_policy,json=propagationPolicy,proto3" json:"propagation_policy,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
@@ -633,6 +639,13 @@ func (x *DeleteRequest) GetPreconditions() *Preconditions {
 		return x.Preconditions
 	}
 	return nil
+}
+
+func (x *DeleteRequest) GetPropagationPolicy() string {
+	if x != nil {
+		return x.PropagationPolicy
+	}
+	return ""
 }
 
 // Preconditions are what must hold of an object for a deletion to go ahead.
@@ -832,13 +845,14 @@ const file_orch_v1_meta_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12%\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tR\rlabelSelector\x12%\n" +
 	"\x0efield_selector\x18\x03 \x01(\tR\rfieldSelector\x12\x14\n" +
-	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xfa\x01\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xa9\x02\n" +
 	"\rDeleteRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
 	"\x14grace_period_seconds\x18\x03 \x01(\x03H\x00R\x12gracePeriodSeconds\x88\x01\x01\x12)\n" +
 	"\x10resource_version\x18\x04 \x01(\tR\x0fresourceVersion\x12<\n" +
-	"\rpreconditions\x18\x05 \x01(\v2\x16.orch.v1.PreconditionsR\rpreconditionsB\x17\n" +
+	"\rpreconditions\x18\x05 \x01(\v2\x16.orch.v1.PreconditionsR\rpreconditions\x12-\n" +
+	"\x12propagation_policy\x18\x06 \x01(\tR\x11propagationPolicyB\x17\n" +
 	"\x15_grace_period_seconds\"s\n" +
 	"\rPreconditions\x12\x15\n" +
 	"\x03uid\x18\x01 \x01(\tH\x00R\x03uid\x88\x01\x01\x12.\n" +

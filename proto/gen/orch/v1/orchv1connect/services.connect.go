@@ -98,6 +98,9 @@ const (
 	NamespaceServiceDeleteProcedure = "/orch.v1.NamespaceService/Delete"
 	// NamespaceServiceWatchProcedure is the fully-qualified name of the NamespaceService's Watch RPC.
 	NamespaceServiceWatchProcedure = "/orch.v1.NamespaceService/Watch"
+	// NamespaceServiceFinalizeProcedure is the fully-qualified name of the NamespaceService's Finalize
+	// RPC.
+	NamespaceServiceFinalizeProcedure = "/orch.v1.NamespaceService/Finalize"
 	// NodeServiceCreateProcedure is the fully-qualified name of the NodeService's Create RPC.
 	NodeServiceCreateProcedure = "/orch.v1.NodeService/Create"
 	// NodeServiceGetProcedure is the fully-qualified name of the NodeService's Get RPC.
@@ -449,6 +452,7 @@ type NamespaceServiceClient interface {
 	UpdateStatus(context.Context, *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error)
 	Delete(context.Context, *connect.Request[v1.DeleteRequest]) (*connect.Response[v1.Namespace], error)
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.NamespaceWatchEvent], error)
+	Finalize(context.Context, *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error)
 }
 
 // NewNamespaceServiceClient constructs a client for the orch.v1.NamespaceService service. By
@@ -504,6 +508,12 @@ func NewNamespaceServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(namespaceServiceMethods.ByName("Watch")),
 			connect.WithClientOptions(opts...),
 		),
+		finalize: connect.NewClient[v1.Namespace, v1.Namespace](
+			httpClient,
+			baseURL+NamespaceServiceFinalizeProcedure,
+			connect.WithSchema(namespaceServiceMethods.ByName("Finalize")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -516,6 +526,7 @@ type namespaceServiceClient struct {
 	updateStatus *connect.Client[v1.Namespace, v1.Namespace]
 	delete       *connect.Client[v1.DeleteRequest, v1.Namespace]
 	watch        *connect.Client[v1.WatchRequest, v1.NamespaceWatchEvent]
+	finalize     *connect.Client[v1.Namespace, v1.Namespace]
 }
 
 // Create calls orch.v1.NamespaceService.Create.
@@ -553,6 +564,11 @@ func (c *namespaceServiceClient) Watch(ctx context.Context, req *connect.Request
 	return c.watch.CallServerStream(ctx, req)
 }
 
+// Finalize calls orch.v1.NamespaceService.Finalize.
+func (c *namespaceServiceClient) Finalize(ctx context.Context, req *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error) {
+	return c.finalize.CallUnary(ctx, req)
+}
+
 // NamespaceServiceHandler is an implementation of the orch.v1.NamespaceService service.
 type NamespaceServiceHandler interface {
 	Create(context.Context, *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error)
@@ -562,6 +578,7 @@ type NamespaceServiceHandler interface {
 	UpdateStatus(context.Context, *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error)
 	Delete(context.Context, *connect.Request[v1.DeleteRequest]) (*connect.Response[v1.Namespace], error)
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.NamespaceWatchEvent]) error
+	Finalize(context.Context, *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error)
 }
 
 // NewNamespaceServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -613,6 +630,12 @@ func NewNamespaceServiceHandler(svc NamespaceServiceHandler, opts ...connect.Han
 		connect.WithSchema(namespaceServiceMethods.ByName("Watch")),
 		connect.WithHandlerOptions(opts...),
 	)
+	namespaceServiceFinalizeHandler := connect.NewUnaryHandler(
+		NamespaceServiceFinalizeProcedure,
+		svc.Finalize,
+		connect.WithSchema(namespaceServiceMethods.ByName("Finalize")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/orch.v1.NamespaceService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NamespaceServiceCreateProcedure:
@@ -629,6 +652,8 @@ func NewNamespaceServiceHandler(svc NamespaceServiceHandler, opts ...connect.Han
 			namespaceServiceDeleteHandler.ServeHTTP(w, r)
 		case NamespaceServiceWatchProcedure:
 			namespaceServiceWatchHandler.ServeHTTP(w, r)
+		case NamespaceServiceFinalizeProcedure:
+			namespaceServiceFinalizeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -664,6 +689,10 @@ func (UnimplementedNamespaceServiceHandler) Delete(context.Context, *connect.Req
 
 func (UnimplementedNamespaceServiceHandler) Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.NamespaceWatchEvent]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.NamespaceService.Watch is not implemented"))
+}
+
+func (UnimplementedNamespaceServiceHandler) Finalize(context.Context, *connect.Request[v1.Namespace]) (*connect.Response[v1.Namespace], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("orch.v1.NamespaceService.Finalize is not implemented"))
 }
 
 // NodeServiceClient is a client for the orch.v1.NodeService service.
