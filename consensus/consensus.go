@@ -119,6 +119,7 @@ type Node struct {
 	refusedLogged   map[string]bool // owned by the leader loop
 	mismatchMu      sync.Mutex
 	mismatchLogged  map[[2]string]bool
+	mismatchAt      map[string]time.Time // server ID -> last raft answer from another ID
 
 	established     atomic.Bool   // leadership reported to the caller
 	establishedTerm atomic.Uint64 // term in which the barrier succeeded
@@ -126,6 +127,7 @@ type Node struct {
 
 	formationKick chan struct{}
 	reconcileKick chan struct{}
+	reconnectKick chan struct{}
 	shutdownCh    chan struct{}
 	shutdownOnce  sync.Once
 	shutdownErr   error
@@ -157,6 +159,7 @@ func New(cfg Config) (*Node, error) {
 		leaderChanges: make(chan bool, 1),
 		formationKick: make(chan struct{}, 1),
 		reconcileKick: make(chan struct{}, 1),
+		reconnectKick: make(chan struct{}, 1),
 		shutdownCh:    make(chan struct{}),
 	}
 	var closers []func()
@@ -206,7 +209,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.trans = trans
 	closers = append(closers, func() { _ = trans.Close() })
-	vtrans := &verifyingTransport{NetworkTransport: trans, mismatch: n.logMismatch}
+	vtrans := &verifyingTransport{NetworkTransport: trans, mismatch: n.answeredByAnother}
 
 	if n.raft, err = raft.NewRaft(raftConfig(&cfg, n.serverID, raftLog), n.fsm, n.logs, n.stable, n.snaps, vtrans); err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
@@ -238,9 +241,10 @@ func New(cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err))
 	}
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.monitorLeadership()
 	go n.formationLoop()
+	go n.reconnectLoop()
 	// A restarted master also rejoins the masters it knew.
 	known := loadPeers(cfg.DataDir)
 	if join := withoutAddr(append(slices.Clone(cfg.Join), known...), cfg.GossipAddr); len(join) > 0 {
@@ -306,17 +310,25 @@ func (n *Node) kickFormation() {
 	}
 }
 
-// logMismatch logs, once per pair, that a raft answer came from another server ID
-// than the one addressed.
-func (n *Node) logMismatch(want raft.ServerID, got string) {
+// answeredByAnother is told that a raft answer came from another server ID than the
+// one addressed: it logs that once per pair, and has the reconnect loop join that
+// server's gossip address, so that the new server there becomes known and replaces
+// the entry (reconnect.go). Called from raft's replication; never blocks.
+func (n *Node) answeredByAnother(want raft.ServerID, got string) {
 	key := [2]string{string(want), got}
 	n.mismatchMu.Lock()
 	if n.mismatchLogged == nil {
 		n.mismatchLogged = map[[2]string]bool{}
+		n.mismatchAt = map[string]time.Time{}
 	}
 	logged := n.mismatchLogged[key]
 	n.mismatchLogged[key] = true
+	n.mismatchAt[string(want)] = time.Now()
 	n.mismatchMu.Unlock()
+	select {
+	case n.reconnectKick <- struct{}{}:
+	default:
+	}
 	if !logged {
 		n.log.Warn("not counting a raft answer from another server than the one addressed: "+
 			"a master lost its raft state and came back under a new server ID",

@@ -181,6 +181,21 @@ func (m *testMaster) stop(t *testing.T) {
 	}
 }
 
+// crash stops m as kill -9 would, as far as the others can tell: no goodbye, no
+// gossip leave; raft and gossip just stop answering.
+func (m *testMaster) crash(t *testing.T) {
+	t.Helper()
+	n := m.node
+	n.shutdownOnce.Do(func() {
+		close(n.shutdownCh)
+		_ = n.ml.Shutdown()
+		_ = n.raft.Shutdown().Error()
+		n.trans.CloseStreams()
+		n.wg.Wait()
+		_ = n.store.Close()
+	})
+}
+
 // startCluster starts n masters expecting n; all but the first join the
 // first by gossip. It returns once one of them leads.
 func startCluster(t *testing.T, n int, tweak func(*Config)) []*testMaster {

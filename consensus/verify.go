@@ -13,7 +13,11 @@ import (
 // server ID, would otherwise be counted as its old self: an empty log granting a
 // vote, or confirming a leader, for the voter that held acknowledged writes.
 // Every answer carries the responder's server ID (raft's RPC header), so an answer
-// from another ID is refused here, as if the server were unreachable.
+// from another ID is refused here, as if the server were unreachable. raft then keeps
+// retrying the old server's next index (it only backs off on an answer it is given),
+// so the mismatch is also reported: the node joins that address in gossip, where the
+// new server makes itself known, and the leader replaces the old entry with it
+// (reconnect.go, leader.go). Until then the new server gets nothing under the old ID.
 //
 // InstallSnapshot and TimeoutNow answers carry no ID: a snapshot only holds entries
 // that are already committed, so counting it changes no commit, and TimeoutNow is
