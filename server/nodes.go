@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -380,6 +381,7 @@ func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) e
 			return fmt.Errorf("bind %d pods: %w", len(c.Bindings), err)
 		}
 		m.metrics.bindLatency.Observe(time.Since(start).Seconds())
+		m.reportUnhonoured(ctx, pending, res.Bindings)
 	}
 	for _, p := range pending {
 		key := p.GetMetadata().GetNamespace() + "/" + p.GetMetadata().GetName()
@@ -426,6 +428,46 @@ func schedulingInput(v View) ([]*orchv1.Pod, []*scheduler.NodeInfo) {
 		infos = append(infos, scheduler.NewNodeInfo(n, on))
 	}
 	return pending, infos
+}
+
+// reportUnhonoured records a Warning event on each pod just bound whose spec asks for
+// placement rules the scheduler does not apply, so that they are not ignored silently.
+func (m *Master) reportUnhonoured(ctx context.Context, pods []*orchv1.Pod, bindings []scheduler.Binding) {
+	byUID := make(map[string]*orchv1.Pod, len(pods))
+	for _, p := range pods {
+		byUID[p.GetMetadata().GetUid()] = p
+	}
+	for _, b := range bindings {
+		p := byUID[b.UID]
+		fields := scheduler.Unhonoured(p.GetSpec())
+		if len(fields) == 0 {
+			continue
+		}
+		msg := fmt.Sprintf("Placed on %s without applying %s: the orch scheduler does not support them yet (see docs/scheduling.md)", b.Node, strings.Join(fields, ", "))
+		if err := m.podEvent(ctx, p, "Warning", SchedulingConstraintsIgnored, msg); err != nil && ctx.Err() == nil {
+			m.log.Debug("record event", "pod", b.Namespace+"/"+b.Name, "err", err)
+		}
+	}
+}
+
+// SchedulingConstraintsIgnored is the reason of the event on a pod placed without the
+// pod affinity, anti-affinity or topology spread constraints it asked for.
+const SchedulingConstraintsIgnored = "SchedulingConstraintsIgnored"
+
+// podEvent records an Event about a pod from the scheduler.
+func (m *Master) podEvent(ctx context.Context, p *orchv1.Pod, typ, reason, msg string) error {
+	now := m.api.now()
+	ts := timestamppb.New(now.UTC().Truncate(time.Second))
+	pm := p.GetMetadata()
+	e := &orchv1.Event{
+		Metadata:       &orchv1.ObjectMeta{Namespace: pm.GetNamespace(), Name: fmt.Sprintf("%s.%x", pm.GetName(), now.UnixNano())},
+		InvolvedObject: &orchv1.ObjectReference{Kind: "Pod", ApiVersion: "v1", Namespace: pm.GetNamespace(), Name: pm.GetName(), Uid: pm.GetUid()},
+		Reason:         reason, Message: msg, Type: typ, Count: 1,
+		Source:         &orchv1.EventSource{Component: "default-scheduler"},
+		FirstTimestamp: ts, LastTimestamp: ts, ReportingComponent: "default-scheduler",
+	}
+	_, err := m.api.Create(ctx, api.EventKind, e)
+	return err
 }
 
 // markUnschedulable records why a pod waits, once per distinct reason.
