@@ -17,11 +17,6 @@ const (
 	ConditionTrue  = "True"
 	ConditionFalse = "False"
 
-	// The NoExecute taints the node lifecycle controller puts on a node whose Ready
-	// condition is False or Unknown, as Kubernetes names them.
-	TaintNodeNotReady    = "node.kubernetes.io/not-ready"
-	TaintNodeUnreachable = "node.kubernetes.io/unreachable"
-
 	// DefaultTerminationGracePeriodSeconds is a pod's grace period when it sets none.
 	DefaultTerminationGracePeriodSeconds int64 = 30
 )

@@ -211,7 +211,26 @@ func describe(w io.Writer, k *api.Kind, obj api.Object, events []*orchv1.Event, 
 	case *orchv1.Node:
 		field("Roles", nodeRoles(md.GetLabels()))
 		field("Status", NodeStatus(o))
+		if ts := o.GetSpec().GetTaints(); len(ts) == 0 {
+			field("Taints", "<none>")
+		} else {
+			for i, t := range ts {
+				name := "Taints:"
+				if i > 0 {
+					name = ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", name, api.TaintString(t))
+			}
+		}
 		field("Unschedulable", fmt.Sprint(o.GetSpec().GetUnschedulable()))
+	case *orchv1.DaemonSet:
+		st := o.GetStatus()
+		field("Selector", selectorString(o.GetSpec().GetSelector()))
+		field("Desired Number of Nodes Scheduled", fmt.Sprint(st.GetDesiredNumberScheduled()))
+		field("Current Number of Nodes Scheduled", fmt.Sprint(st.GetCurrentNumberScheduled()))
+		field("Number of Nodes Scheduled with Up-to-date Pods", fmt.Sprint(st.GetUpdatedNumberScheduled()))
+		field("Number of Nodes Scheduled with Available Pods", fmt.Sprint(st.GetNumberAvailable()))
+		field("Number of Nodes Misscheduled", fmt.Sprint(st.GetNumberMisscheduled()))
 	case *orchv1.Namespace:
 		phase := o.GetStatus().GetPhase()
 		if phase == "" {

@@ -26,6 +26,9 @@ type workerEnv struct {
 	c     *harness.Cluster
 	image string
 	m     *harness.Master
+	// net and regAddr let a test add workers later (addWorker).
+	net     *harness.Network
+	regAddr string
 }
 
 func requireRoot(t *testing.T) {
@@ -98,7 +101,7 @@ func startWorkers(t *testing.T, nodes int) *workerEnv {
 			t.Fatal(err)
 		}
 	}
-	e := &workerEnv{c: c, image: ref, m: c.Masters[0]}
+	e := &workerEnv{c: c, image: ref, m: c.Masters[0], net: network, regAddr: regAddr}
 	e.waitFor(t, 60*time.Second, "nodes Ready", func() bool {
 		out, _, err := c.Orchctl(e.m, "", "get", "nodes", "--no-headers")
 		return err == nil && strings.Count(out, " Ready ") == nodes

@@ -77,7 +77,13 @@ type podView struct {
 
 func (e *workerEnv) workloadPods(t *testing.T, selector string) []podView {
 	t.Helper()
-	out, errOut, err := e.c.Orchctl(e.m, "", "get", "pods", "-l", selector, "-o", "json")
+	return e.workloadPodsIn(t, "default", selector)
+}
+
+// workloadPodsIn is workloadPods in namespace ns.
+func (e *workerEnv) workloadPodsIn(t *testing.T, ns, selector string) []podView {
+	t.Helper()
+	out, errOut, err := e.c.Orchctl(e.m, "", "get", "pods", "-n", ns, "-l", selector, "-o", "json")
 	if err != nil {
 		t.Logf("get pods: %v %s", err, errOut)
 		return nil

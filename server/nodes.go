@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orchd/orch/api"
+	eventrecord "github.com/orchd/orch/client/record"
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 	"github.com/orchd/orch/proto/gen/orch/v1/orchv1connect"
 	"github.com/orchd/orch/server/scheduler"
@@ -339,20 +341,22 @@ func (m *Master) monitorNodes(ctx context.Context) {
 // runScheduler places pending pods whenever pods or nodes change. Leader only.
 func (m *Master) runScheduler(ctx context.Context) {
 	sched := scheduler.New()
+	events := eventrecord.New(eventSink{m.api}, "default-scheduler", m.cfg.Name, m.log)
+	go events.Run(ctx)
 	for ctx.Err() == nil {
 		pods := m.hub.SubscribeNow(api.PodKind)
 		nodes := m.hub.SubscribeNow(api.NodeKind)
-		m.scheduleLoop(ctx, sched, pods, nodes)
+		m.scheduleLoop(ctx, sched, events, pods, nodes)
 		m.hub.Unsubscribe(pods)
 		m.hub.Unsubscribe(nodes)
 	}
 }
 
-func (m *Master) scheduleLoop(ctx context.Context, sched *scheduler.Scheduler, pods, nodes *Sub) {
+func (m *Master) scheduleLoop(ctx context.Context, sched *scheduler.Scheduler, events *eventrecord.Recorder, pods, nodes *Sub) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
-		if err := m.schedulePass(ctx, sched); err != nil && ctx.Err() == nil {
+		if err := m.schedulePass(ctx, sched, events); err != nil && ctx.Err() == nil {
 			m.log.Warn("scheduling pass", "err", err)
 		}
 		select {
@@ -381,7 +385,10 @@ func drain(c chan Event) {
 	}
 }
 
-func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) error {
+// schedulePass binds what it can of the pending pods and records why the others wait,
+// with Kubernetes' Scheduled and FailedScheduling events (the latter only when the
+// reason changes, not at every pass).
+func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler, events *eventrecord.Recorder) error {
 	pending, infos := schedulingInput(m.store.View())
 	m.metrics.pending.Set(float64(len(pending)))
 	if len(pending) == 0 {
@@ -402,6 +409,7 @@ func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) e
 			return fmt.Errorf("bind %d pods: %w", len(c.Bindings), err)
 		}
 		m.metrics.bindLatency.Observe(time.Since(start).Seconds())
+		reportBindings(events, pending, res.Bindings)
 	}
 	for _, p := range pending {
 		key := p.GetMetadata().GetNamespace() + "/" + p.GetMetadata().GetName()
@@ -409,8 +417,12 @@ func (m *Master) schedulePass(ctx context.Context, sched *scheduler.Scheduler) e
 		if !ok {
 			continue
 		}
-		if err := m.markUnschedulable(ctx, p, msg); err != nil && !errors.Is(err, context.Canceled) {
+		changed, err := m.markUnschedulable(ctx, p, msg)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			m.log.Debug("mark unschedulable", "pod", key, "err", err)
+		}
+		if changed {
+			events.Event(p, eventrecord.Warning, "FailedScheduling", "%s", msg)
 		}
 	}
 	return nil
@@ -450,11 +462,34 @@ func schedulingInput(v View) ([]*orchv1.Pod, []*scheduler.NodeInfo) {
 	return pending, infos
 }
 
-// markUnschedulable records why a pod waits, once per distinct reason.
-func (m *Master) markUnschedulable(ctx context.Context, p *orchv1.Pod, msg string) error {
+// reportBindings records a Scheduled event on each pod just bound, and a Warning on
+// those whose spec asks for placement rules the scheduler does not apply, so that they
+// are not ignored silently.
+func reportBindings(events *eventrecord.Recorder, pods []*orchv1.Pod, bindings []scheduler.Binding) {
+	byUID := make(map[string]*orchv1.Pod, len(pods))
+	for _, p := range pods {
+		byUID[p.GetMetadata().GetUid()] = p
+	}
+	for _, b := range bindings {
+		p := byUID[b.UID]
+		events.Event(p, eventrecord.Normal, "Scheduled", "Successfully assigned %s/%s to %s", b.Namespace, b.Name, b.Node)
+		if fields := scheduler.Unhonoured(p.GetSpec()); len(fields) > 0 {
+			events.Event(p, eventrecord.Warning, SchedulingConstraintsIgnored,
+				"Placed on %s without applying %s: the orch scheduler does not support them yet (see docs/scheduling.md)", b.Node, strings.Join(fields, ", "))
+		}
+	}
+}
+
+// SchedulingConstraintsIgnored is the reason of the event on a pod placed without the
+// pod affinity, anti-affinity or topology spread constraints it asked for.
+const SchedulingConstraintsIgnored = "SchedulingConstraintsIgnored"
+
+// markUnschedulable records why a pod waits, once per distinct reason; it reports
+// whether it wrote a new one.
+func (m *Master) markUnschedulable(ctx context.Context, p *orchv1.Pod, msg string) (bool, error) {
 	for _, c := range p.GetStatus().GetConditions() {
 		if c.GetType() == "PodScheduled" && c.GetStatus() == "False" && c.GetMessage() == msg {
-			return nil
+			return false, nil
 		}
 	}
 	next := proto.Clone(p).(*orchv1.Pod)
@@ -464,5 +499,5 @@ func (m *Master) markUnschedulable(ctx context.Context, p *orchv1.Pod, msg strin
 	now := timestamppb.New(m.api.now().UTC().Truncate(time.Second))
 	setPodCondition(next.Status, &orchv1.PodCondition{Type: "PodScheduled", Status: "False", Reason: "Unschedulable", Message: msg, LastTransitionTime: now})
 	_, err := m.api.UpdateStatus(ctx, api.PodKind, next)
-	return err
+	return err == nil, err
 }

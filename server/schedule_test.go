@@ -2,8 +2,9 @@ package server
 
 // The scheduling pass reads only pods waiting for a node and counts each bound pod once:
 // over random clusters and several passes, no node's requests exceed its allocatable, no
-// pod is bound twice, a pass writes only the bindings it decided, and a pod left pending
-// fits on no node.
+// pod is bound twice, a pass writes only the bindings it decided, a pod left pending
+// fits on no node, and no pod lands on a node its nodeSelector, required node affinity
+// or tolerations rule out (checked by a separate, naive reading of Kubernetes' rules).
 
 import (
 	"fmt"
@@ -77,13 +78,13 @@ func TestSchedulerPropertyRandomClusters(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, seed*7919))
 		f := newTestFSM(t)
 		for i := range 1 + rng.IntN(6) {
-			f.create(api.NodeKind, readyNode(fmt.Sprintf("n%d", i), fmt.Sprint(1+rng.IntN(4)), fmt.Sprintf("%dGi", 1+rng.IntN(4))))
+			f.create(api.NodeKind, randomNode(rng, readyNode(fmt.Sprintf("n%d", i), fmt.Sprint(1+rng.IntN(4)), fmt.Sprintf("%dGi", 1+rng.IntN(4)))))
 		}
 		bindings := map[string]string{}
 		pods := 0
 		for pass := range 5 {
 			for range rng.IntN(25) {
-				f.create(api.PodKind, requestingPod(fmt.Sprintf("p%d", pods), cpus[rng.IntN(len(cpus))], mems[rng.IntN(len(mems))]))
+				f.create(api.PodKind, randomPlacement(rng, requestingPod(fmt.Sprintf("p%d", pods), cpus[rng.IntN(len(cpus))], mems[rng.IntN(len(mems))])))
 				pods++
 			}
 			res, bound := schedulePassFSM(t, f)
@@ -104,6 +105,11 @@ func TestSchedulerPropertyRandomClusters(t *testing.T) {
 			for _, p := range v.PodsOnNode(n.GetMetadata().GetName()) {
 				on = append(on, p.(*orchv1.Pod))
 			}
+			for _, p := range on {
+				if why := mayNotRun(p, n); why != "" {
+					t.Fatalf("seed %d: pod %s placed on node %s: %s\npod spec: %v\nnode: %v", seed, p.GetMetadata().GetName(), n.GetMetadata().GetName(), why, p.GetSpec(), n)
+				}
+			}
 			ni := scheduler.NewNodeInfo(n, on)
 			if ni.Requested.MilliCPU > ni.Allocatable.MilliCPU || ni.Requested.Memory > ni.Allocatable.Memory || ni.Requested.Pods > ni.Allocatable.Pods {
 				t.Fatalf("seed %d: node %s over-committed: requested %+v, allocatable %+v", seed, n.GetMetadata().GetName(), ni.Requested, ni.Allocatable)
@@ -119,4 +125,183 @@ func TestSchedulerPropertyRandomClusters(t *testing.T) {
 			t.Fatalf("seed %d: %d pods, %d bound, %d pending", seed, pods, len(bindings), len(pending))
 		}
 	}
+}
+
+var (
+	propZones  = []string{"a", "b", "c"}
+	propCores  = []string{"2", "4", "8", "16"}
+	propTaints = []string{"dedicated", "spot", "maint"}
+	propValues = []string{"", "x", "y"}
+	propEffect = []string{"NoSchedule", "PreferNoSchedule", "NoExecute"}
+)
+
+func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
+
+// randomNode labels, taints, cordons or unreadies a node at random.
+func randomNode(rng *rand.Rand, n *orchv1.Node) *orchv1.Node {
+	if rng.IntN(4) > 0 {
+		n.Metadata.Labels["zone"] = pick(rng, propZones)
+	}
+	if rng.IntN(2) == 0 {
+		n.Metadata.Labels["cores"] = pick(rng, propCores)
+	}
+	if rng.IntN(3) == 0 {
+		n.Metadata.Labels["disk"] = "ssd"
+	}
+	n.Spec = &orchv1.NodeSpec{Unschedulable: rng.IntN(8) == 0}
+	for range rng.IntN(3) {
+		n.Spec.Taints = append(n.Spec.Taints, &orchv1.Taint{Key: pick(rng, propTaints), Value: pick(rng, propValues), Effect: pick(rng, propEffect)})
+	}
+	if rng.IntN(8) == 0 {
+		n.Status.Conditions[0].Status = pick(rng, []string{"False", "Unknown"})
+	}
+	return n
+}
+
+// randomPlacement gives a pod a random nodeSelector, node affinity and tolerations.
+func randomPlacement(rng *rand.Rand, p *orchv1.Pod) *orchv1.Pod {
+	s := p.Spec
+	if rng.IntN(5) == 0 {
+		s.NodeSelector = map[string]string{"zone": pick(rng, propZones)}
+	}
+	req := func() *orchv1.NodeSelectorRequirement {
+		switch rng.IntN(7) {
+		case 0:
+			return &orchv1.NodeSelectorRequirement{Key: "zone", Operator: "In", Values: []string{pick(rng, propZones), pick(rng, propZones)}}
+		case 1:
+			return &orchv1.NodeSelectorRequirement{Key: "zone", Operator: "NotIn", Values: []string{pick(rng, propZones)}}
+		case 2:
+			return &orchv1.NodeSelectorRequirement{Key: "disk", Operator: "Exists"}
+		case 3:
+			return &orchv1.NodeSelectorRequirement{Key: "disk", Operator: "DoesNotExist"}
+		case 4:
+			return &orchv1.NodeSelectorRequirement{Key: "cores", Operator: "Gt", Values: []string{pick(rng, propCores)}}
+		case 5:
+			return &orchv1.NodeSelectorRequirement{Key: "cores", Operator: "Lt", Values: []string{pick(rng, propCores)}}
+		}
+		return &orchv1.NodeSelectorRequirement{Key: "metadata.name", Operator: pick(rng, []string{"In", "NotIn"}), Values: []string{fmt.Sprintf("n%d", rng.IntN(6))}}
+	}
+	term := func() *orchv1.NodeSelectorTerm {
+		t := &orchv1.NodeSelectorTerm{}
+		for range 1 + rng.IntN(2) {
+			r := req()
+			if r.Key == "metadata.name" {
+				t.MatchFields = append(t.MatchFields, r)
+			} else {
+				t.MatchExpressions = append(t.MatchExpressions, r)
+			}
+		}
+		return t
+	}
+	if rng.IntN(3) == 0 {
+		na := &orchv1.NodeAffinity{}
+		if rng.IntN(2) == 0 {
+			na.RequiredDuringSchedulingIgnoredDuringExecution = &orchv1.NodeSelector{}
+			for range 1 + rng.IntN(2) {
+				na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = append(na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms, term())
+			}
+		}
+		for range rng.IntN(3) {
+			na.PreferredDuringSchedulingIgnoredDuringExecution = append(na.PreferredDuringSchedulingIgnoredDuringExecution,
+				&orchv1.PreferredSchedulingTerm{Weight: int32(1 + rng.IntN(100)), Preference: term()})
+		}
+		s.Affinity = &orchv1.Affinity{NodeAffinity: na}
+	}
+	for range rng.IntN(3) {
+		tol := &orchv1.Toleration{Key: pick(rng, append(propTaints, "node.kubernetes.io/unschedulable", "node.kubernetes.io/not-ready")), Effect: pick(rng, append(propEffect, ""))}
+		if rng.IntN(2) == 0 {
+			tol.Operator = "Exists"
+		} else {
+			tol.Operator, tol.Value = "Equal", pick(rng, propValues)
+		}
+		if rng.IntN(10) == 0 {
+			tol.Key = "" // with Exists: tolerates everything
+			tol.Operator, tol.Value = "Exists", ""
+		}
+		s.Tolerations = append(s.Tolerations, tol)
+	}
+	return p
+}
+
+// mayNotRun says why Kubernetes would not place p on n, or "". It reads the rules
+// directly rather than through api/, to check those functions too.
+func mayNotRun(p *orchv1.Pod, n *orchv1.Node) string {
+	labels := n.GetMetadata().GetLabels()
+	for k, v := range p.GetSpec().GetNodeSelector() {
+		if l, ok := labels[k]; !ok || l != v {
+			return "nodeSelector " + k + "=" + v
+		}
+	}
+	if req := p.GetSpec().GetAffinity().GetNodeAffinity().GetRequiredDuringSchedulingIgnoredDuringExecution(); req != nil {
+		any := false
+		for _, t := range req.GetNodeSelectorTerms() {
+			all := len(t.GetMatchExpressions())+len(t.GetMatchFields()) > 0
+			for _, r := range append(append([]*orchv1.NodeSelectorRequirement(nil), t.GetMatchExpressions()...), t.GetMatchFields()...) {
+				v, has := labels[r.GetKey()]
+				if r.GetKey() == "metadata.name" {
+					v, has = n.GetMetadata().GetName(), true
+				}
+				in := false
+				for _, x := range r.GetValues() {
+					in = in || (has && x == v)
+				}
+				num := func() (int, int, bool) {
+					var a, b int
+					_, e1 := fmt.Sscan(v, &a)
+					_, e2 := fmt.Sscan(r.GetValues()[0], &b)
+					return a, b, has && e1 == nil && e2 == nil
+				}
+				ok := false
+				switch r.GetOperator() {
+				case "In":
+					ok = in
+				case "NotIn":
+					ok = !in
+				case "Exists":
+					ok = has
+				case "DoesNotExist":
+					ok = !has
+				case "Gt":
+					a, b, good := num()
+					ok = good && a > b
+				case "Lt":
+					a, b, good := num()
+					ok = good && a < b
+				}
+				all = all && ok
+			}
+			any = any || all
+		}
+		if !any {
+			return "required node affinity"
+		}
+	}
+	taints := append([]*orchv1.Taint(nil), n.GetSpec().GetTaints()...)
+	if n.GetSpec().GetUnschedulable() {
+		taints = append(taints, &orchv1.Taint{Key: "node.kubernetes.io/unschedulable", Effect: "NoSchedule"})
+	}
+	for _, c := range n.GetStatus().GetConditions() {
+		if c.GetType() == "Ready" && c.GetStatus() == "False" {
+			taints = append(taints, &orchv1.Taint{Key: "node.kubernetes.io/not-ready", Effect: "NoSchedule"})
+		}
+		if c.GetType() == "Ready" && c.GetStatus() == "Unknown" {
+			taints = append(taints, &orchv1.Taint{Key: "node.kubernetes.io/unreachable", Effect: "NoSchedule"})
+		}
+	}
+	for _, t := range taints {
+		if t.GetEffect() == "PreferNoSchedule" {
+			continue
+		}
+		tolerated := false
+		for _, tol := range p.GetSpec().GetTolerations() {
+			keyOK := tol.GetKey() == t.GetKey() || (tol.GetKey() == "" && tol.GetOperator() == "Exists")
+			valOK := tol.GetOperator() == "Exists" || tol.GetValue() == t.GetValue()
+			effOK := tol.GetEffect() == "" || tol.GetEffect() == t.GetEffect()
+			tolerated = tolerated || (keyOK && valOK && effOK)
+		}
+		if !tolerated {
+			return "untolerated taint " + t.GetKey() + "=" + t.GetValue() + ":" + t.GetEffect()
+		}
+	}
+	return ""
 }

@@ -1470,6 +1470,9 @@ func validateDaemonSetSpec(s *orchv1.DaemonSetSpec, p *field.Path) field.ErrorLi
 				if unavail == 0 && surge == 0 {
 					errs = append(errs, field.Invalid(rp.Child("maxUnavailable"), ru.GetMaxUnavailable().AsInterface(), "cannot be 0 when maxSurge is 0"))
 				}
+				if unavail != 0 && surge != 0 {
+					errs = append(errs, field.Invalid(rp.Child("maxSurge"), ru.GetMaxSurge().AsInterface(), "may not be set when maxUnavailable is non-zero"))
+				}
 				if _, s, isInt, _ := intOrString(ru.GetMaxUnavailable()); !isInt && unavail > 100 {
 					errs = append(errs, field.Invalid(rp.Child("maxUnavailable"), s, "must not be greater than 100%"))
 				}

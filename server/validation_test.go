@@ -467,6 +467,10 @@ func TestValidateInvalidObjects(t *testing.T) {
 			d.Spec.UpdateStrategy = &orchv1.DaemonSetUpdateStrategy{Type: "RollingUpdate", RollingUpdate: &orchv1.RollingUpdateDaemonSet{
 				MaxUnavailable: structpb.NewNumberValue(0)}}
 		}), []fe{{"spec.updateStrategy.rollingUpdate.maxUnavailable", errInvalid}}},
+		{"daemonset surge and unavailable both set", with(validDaemonSet(), func(d *orchv1.DaemonSet) {
+			d.Spec.UpdateStrategy = &orchv1.DaemonSetUpdateStrategy{Type: "RollingUpdate", RollingUpdate: &orchv1.RollingUpdateDaemonSet{
+				MaxUnavailable: structpb.NewNumberValue(1), MaxSurge: structpb.NewStringValue("10%")}}
+		}), []fe{{"spec.updateStrategy.rollingUpdate.maxSurge", errInvalid}}},
 		{"daemonset selector required", with(validDaemonSet(), func(d *orchv1.DaemonSet) { d.Spec.Selector = nil }), []fe{{"spec.selector", errRequired}}},
 
 		// Jobs

@@ -107,3 +107,15 @@ func (e *Expectations) observeGone(key string, gone func(podKey string) bool) {
 		}
 	}
 }
+
+// Expect records that the owner is about to create n pods and delete the pods podKeys
+// in one sync (a DaemonSet does both at once).
+func (e *Expectations) Expect(key string, n int, podKeys []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := &expectation{add: n, del: make(map[string]struct{}, len(podKeys)), when: e.now()}
+	for _, k := range podKeys {
+		x.del[k] = struct{}{}
+	}
+	e.m[key] = x
+}

@@ -1,7 +1,8 @@
 // Package controllers holds the workload controllers of the master (ReplicaSet,
-// Deployment, garbage collection, namespace deletion) and the runtime they share: informers over the local
-// state store, a rate-limited work queue, expectations, and one Manager that the Raft
-// leader starts with its leadership and that stops when leadership ends.
+// Deployment, DaemonSet, garbage collection, namespace deletion, node lifecycle, event
+// expiry) and the runtime they share: informers over the local state store, a
+// rate-limited work queue, expectations, and one Manager that the Raft leader starts
+// with its leadership and that stops when leadership ends.
 //
 // Controllers are level-triggered: events only queue keys; a worker reads the current
 // state and reconciles it with a pure function that returns the writes to make. They
@@ -115,6 +116,7 @@ func NewManager(deps Deps) *Manager {
 	return &Manager{deps: deps, workers: 2, controllers: []Controller{
 		NewReplicaSetController(deps),
 		NewDeploymentController(deps),
+		NewDaemonSetController(deps),
 		NewGarbageCollector(deps),
 		NewNamespaceController(deps),
 		NewNodeLifecycleController(deps),

@@ -191,7 +191,7 @@ func evictionDeadline(taints []*orchv1.Taint, tols []*orchv1.Toleration, now tim
 		var taintDeadline time.Time
 		tolerated, unbounded := false, false
 		for _, tol := range tols {
-			if !toleratesTaint(tol, t) {
+			if !api.ToleratesTaint(tol, t) {
 				continue
 			}
 			tolerated = true
@@ -215,25 +215,6 @@ func evictionDeadline(taints []*orchv1.Taint, tols []*orchv1.Toleration, now tim
 		}
 	}
 	return deadline, forever
-}
-
-// toleratesTaint reports whether a toleration matches a taint, as Kubernetes'
-// Toleration.ToleratesTaint: an empty effect matches every effect, an empty key with
-// Exists every key, Exists ignores the value and Equal (the default) compares it.
-func toleratesTaint(tol *orchv1.Toleration, t *orchv1.Taint) bool {
-	if tol.GetEffect() != "" && tol.GetEffect() != t.GetEffect() {
-		return false
-	}
-	if tol.GetKey() != "" && tol.GetKey() != t.GetKey() {
-		return false
-	}
-	switch tol.GetOperator() {
-	case "Exists":
-		return true
-	case "", "Equal":
-		return tol.GetValue() == t.GetValue()
-	}
-	return false
 }
 
 func taintKeys(ts []*orchv1.Taint) []string {

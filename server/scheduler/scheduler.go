@@ -33,6 +33,17 @@ type NodeInfo struct {
 	Allocatable Resources
 	Requested   Resources
 	UsedPorts   map[string]bool // "TCP/0.0.0.0/8080"
+
+	taintsCache []*orchv1.Taint
+	taintsDone  bool
+}
+
+// taints are the node's taints with those its conditions imply, computed once.
+func (ni *NodeInfo) taints() []*orchv1.Taint {
+	if !ni.taintsDone {
+		ni.taintsCache, ni.taintsDone = api.NodeTaints(ni.Node), true
+	}
+	return ni.taintsCache
 }
 
 // NewNodeInfo accounts the given pods (already bound to the node) against it.
@@ -125,10 +136,22 @@ type FilterPlugin interface {
 	Filter(p *orchv1.Pod, n *NodeInfo) string
 }
 
-// A ScorePlugin ranks the nodes that passed every filter; higher is better, 0..100.
+// A ScorePlugin ranks the nodes that passed every filter; higher is better.
 type ScorePlugin interface {
 	Name() string
 	Score(p *orchv1.Pod, n *NodeInfo) int64
+}
+
+// A ScoreNormalizer brings a plugin's raw scores of the feasible nodes to 0..100 in place,
+// as Kubernetes' NormalizeScore extension point.
+type ScoreNormalizer interface {
+	Normalize(scores []int64)
+}
+
+// WeightedScore is a score plugin and its weight in the sum.
+type WeightedScore struct {
+	Plugin ScorePlugin
+	Weight int64
 }
 
 // Binding places one pod on one node.
@@ -146,15 +169,21 @@ type Result struct {
 // Scheduler runs filter and score plugins.
 type Scheduler struct {
 	Filters []FilterPlugin
-	Scores  []ScorePlugin
+	Scores  []WeightedScore
 }
 
-// New returns the default scheduler: node ready and schedulable, node selector,
-// resources, host ports; scored by least allocated.
+// New returns the default scheduler, with Kubernetes' default plugins and weights where
+// orch has them: filtered by NodeUnschedulable, TaintToleration, NodeAffinity (node
+// selector and required node affinity), NodeResourcesFit and NodePorts; scored by
+// TaintToleration (3), NodeAffinity (2) and least allocated resources (1).
 func New() *Scheduler {
 	return &Scheduler{
-		Filters: []FilterPlugin{nodeReady{}, nodeSelector{}, fitResources{}, hostPortsFree{}},
-		Scores:  []ScorePlugin{leastAllocated{}},
+		Filters: []FilterPlugin{nodeUnschedulable{}, taintToleration{}, nodeAffinity{}, fitResources{}, hostPortsFree{}},
+		Scores: []WeightedScore{
+			{Plugin: taintToleration{}, Weight: 3},
+			{Plugin: nodeAffinity{}, Weight: 2},
+			{Plugin: leastAllocated{}, Weight: 1},
+		},
 	}
 }
 
@@ -167,31 +196,50 @@ func (s *Scheduler) Schedule(pods []*orchv1.Pod, nodes []*NodeInfo) Result {
 		return sorted[i].Node.GetMetadata().GetName() < sorted[j].Node.GetMetadata().GetName()
 	})
 	for _, p := range pods {
-		var best *NodeInfo
-		bestScore := int64(-1)
 		reasons := map[string]int{}
+		var feasible []*NodeInfo
 		for _, n := range sorted {
 			if why := s.filter(p, n); why != "" {
 				reasons[why]++
 				continue
 			}
-			var score int64
-			for _, sc := range s.Scores {
-				score += sc.Score(p, n)
-			}
-			if score > bestScore {
-				best, bestScore = n, score
-			}
+			feasible = append(feasible, n)
 		}
 		m := p.GetMetadata()
-		if best == nil {
+		if len(feasible) == 0 {
 			res.Unschedulable[m.GetNamespace()+"/"+m.GetName()] = unschedulableMessage(len(sorted), reasons)
 			continue
 		}
+		best := feasible[s.best(p, feasible)]
 		best.assume(p)
 		res.Bindings = append(res.Bindings, Binding{Namespace: m.GetNamespace(), Name: m.GetName(), UID: m.GetUid(), Node: best.Node.GetMetadata().GetName()})
 	}
 	return res
+}
+
+// best is the index of the feasible node with the highest weighted sum of scores, the
+// first one on a tie.
+func (s *Scheduler) best(p *orchv1.Pod, feasible []*NodeInfo) int {
+	total := make([]int64, len(feasible))
+	scores := make([]int64, len(feasible))
+	for _, ws := range s.Scores {
+		for i, n := range feasible {
+			scores[i] = ws.Plugin.Score(p, n)
+		}
+		if nz, ok := ws.Plugin.(ScoreNormalizer); ok {
+			nz.Normalize(scores)
+		}
+		for i := range total {
+			total[i] += ws.Weight * scores[i]
+		}
+	}
+	best := 0
+	for i := range total {
+		if total[i] > total[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 func (s *Scheduler) filter(p *orchv1.Pod, n *NodeInfo) string {
@@ -208,50 +256,112 @@ func unschedulableMessage(total int, reasons map[string]int) string {
 	if total == 0 {
 		return "0/0 nodes are available: no nodes registered."
 	}
-	keys := make([]string, 0, len(reasons))
-	for k := range reasons {
-		keys = append(keys, k)
+	// Sorted with their counts, as Kubernetes' FitError sorts them.
+	parts := make([]string, 0, len(reasons))
+	for k, n := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", n, k))
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d %s", reasons[k], k)
-	}
+	sort.Strings(parts)
 	return fmt.Sprintf("0/%d nodes are available: %s.", total, strings.Join(parts, ", "))
 }
 
-type nodeReady struct{}
+// Reasons a node is ruled out, as Kubernetes' plugins word them.
+const (
+	ReasonUnschedulable   = "node(s) were unschedulable"
+	ReasonDeleting        = "node(s) were being deleted"
+	ReasonNodeAffinity    = "node(s) didn't match Pod's node affinity/selector"
+	reasonUntoleratedTmpl = "node(s) had untolerated taint {%s: %s}"
+)
 
-func (nodeReady) Name() string { return "NodeReady" }
-func (nodeReady) Filter(_ *orchv1.Pod, n *NodeInfo) string {
-	if n.Node.GetSpec().GetUnschedulable() {
-		return "node(s) were unschedulable"
-	}
+// nodeUnschedulable keeps pods off cordoned nodes unless they tolerate the
+// node.kubernetes.io/unschedulable:NoSchedule taint (Kubernetes' NodeUnschedulable), and
+// off nodes being deleted.
+type nodeUnschedulable struct{}
+
+var unschedulableTaint = &orchv1.Taint{Key: api.TaintNodeUnschedulable, Effect: api.TaintEffectNoSchedule}
+
+func (nodeUnschedulable) Name() string { return "NodeUnschedulable" }
+func (nodeUnschedulable) Filter(p *orchv1.Pod, n *NodeInfo) string {
 	if n.Node.GetMetadata().GetDeletionTimestamp() != nil {
-		return "node(s) were being deleted"
+		return ReasonDeleting
 	}
-	for _, c := range n.Node.GetStatus().GetConditions() {
-		if c.GetType() == "Ready" {
-			if c.GetStatus() == "True" {
-				return ""
-			}
-			break
-		}
-	}
-	return "node(s) were not ready"
-}
-
-type nodeSelector struct{}
-
-func (nodeSelector) Name() string { return "NodeSelector" }
-func (nodeSelector) Filter(p *orchv1.Pod, n *NodeInfo) string {
-	labels := n.Node.GetMetadata().GetLabels()
-	for k, v := range p.GetSpec().GetNodeSelector() {
-		if labels[k] != v {
-			return "node(s) didn't match Pod's node affinity/selector"
-		}
+	if n.Node.GetSpec().GetUnschedulable() && !api.TolerationsTolerateTaint(p.GetSpec().GetTolerations(), unschedulableTaint) {
+		return ReasonUnschedulable
 	}
 	return ""
+}
+
+// taintToleration filters out the nodes with a NoSchedule or NoExecute taint the pod does
+// not tolerate, and scores down those with PreferNoSchedule taints it does not tolerate.
+// A node's taints include those its conditions imply (api.NodeTaints): a node that is
+// not Ready is tainted node.kubernetes.io/not-ready:NoSchedule, as in Kubernetes.
+type taintToleration struct{}
+
+func (taintToleration) Name() string { return "TaintToleration" }
+func (taintToleration) Filter(p *orchv1.Pod, n *NodeInfo) string {
+	if t, ok := api.FindUntoleratedTaint(n.taints(), p.GetSpec().GetTolerations(), api.DoNotScheduleTaints); ok {
+		return fmt.Sprintf(reasonUntoleratedTmpl, t.GetKey(), t.GetValue())
+	}
+	return ""
+}
+
+// Score counts the PreferNoSchedule taints the pod does not tolerate; Normalize turns
+// fewer into more.
+func (taintToleration) Score(p *orchv1.Pod, n *NodeInfo) int64 {
+	var tols []*orchv1.Toleration
+	for _, t := range p.GetSpec().GetTolerations() {
+		if t.GetEffect() == "" || t.GetEffect() == api.TaintEffectPreferNoSchedule {
+			tols = append(tols, t)
+		}
+	}
+	var count int64
+	for _, t := range n.taints() {
+		if t.GetEffect() == api.TaintEffectPreferNoSchedule && !api.TolerationsTolerateTaint(tols, t) {
+			count++
+		}
+	}
+	return count
+}
+
+func (taintToleration) Normalize(scores []int64) { normalize(scores, true) }
+
+// nodeAffinity filters by nodeSelector and required node affinity, and scores by the
+// weights of the preferred node affinity terms a node matches.
+type nodeAffinity struct{}
+
+func (nodeAffinity) Name() string { return "NodeAffinity" }
+func (nodeAffinity) Filter(p *orchv1.Pod, n *NodeInfo) string {
+	if !api.PodMatchesNodeSelectorAndAffinity(p.GetSpec(), n.Node) {
+		return ReasonNodeAffinity
+	}
+	return ""
+}
+
+func (nodeAffinity) Score(p *orchv1.Pod, n *NodeInfo) int64 {
+	return api.PreferredNodeAffinityScore(p.GetSpec(), n.Node)
+}
+
+func (nodeAffinity) Normalize(scores []int64) { normalize(scores, false) }
+
+// normalize scales scores to 0..100 by the highest, as Kubernetes' DefaultNormalizeScore;
+// reverse turns the highest into 0 (and all into 100 when every score is 0).
+func normalize(scores []int64, reverse bool) {
+	var hi int64
+	for _, s := range scores {
+		hi = max(hi, s)
+	}
+	for i, s := range scores {
+		switch {
+		case hi == 0 && reverse:
+			scores[i] = 100
+		case hi == 0:
+			scores[i] = 0
+		case reverse:
+			scores[i] = 100 - s*100/hi
+		default:
+			scores[i] = s * 100 / hi
+		}
+	}
 }
 
 type fitResources struct{}
@@ -309,4 +419,22 @@ func (leastAllocated) Score(p *orchv1.Pod, n *NodeInfo) int64 {
 	cpu := free(n.Requested.MilliCPU+req.MilliCPU, n.Allocatable.MilliCPU)
 	mem := free(n.Requested.Memory+req.Memory, n.Allocatable.Memory)
 	return (cpu + mem) / 2
+}
+
+// Unhonoured lists the fields of a pod spec that ask for placement rules this scheduler
+// does not apply (pod affinity and anti-affinity, topology spread constraints), as field
+// paths. The pod is placed without them; the caller reports them on the pod.
+func Unhonoured(spec *orchv1.PodSpec) []string {
+	var out []string
+	a := spec.GetAffinity()
+	if pa := a.GetPodAffinity(); len(pa.GetRequiredDuringSchedulingIgnoredDuringExecution())+len(pa.GetPreferredDuringSchedulingIgnoredDuringExecution()) > 0 {
+		out = append(out, "spec.affinity.podAffinity")
+	}
+	if pa := a.GetPodAntiAffinity(); len(pa.GetRequiredDuringSchedulingIgnoredDuringExecution())+len(pa.GetPreferredDuringSchedulingIgnoredDuringExecution()) > 0 {
+		out = append(out, "spec.affinity.podAntiAffinity")
+	}
+	if len(spec.GetTopologySpreadConstraints()) > 0 {
+		out = append(out, "spec.topologySpreadConstraints")
+	}
+	return out
 }

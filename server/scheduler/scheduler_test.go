@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	orchv1 "github.com/orchd/orch/proto/gen/orch/v1"
 )
 
@@ -110,5 +112,124 @@ func TestExistingPodsCount(t *testing.T) {
 	res := New().Schedule([]*orchv1.Pod{pod("new", "200m", "1Mi")}, []*NodeInfo{ni})
 	if len(res.Bindings) != 0 {
 		t.Errorf("pod placed on a full node: %v", res.Bindings)
+	}
+}
+
+func tainted(n *orchv1.Node, taints ...*orchv1.Taint) *orchv1.Node {
+	n.Spec = &orchv1.NodeSpec{Taints: taints}
+	return n
+}
+
+func tolerating(p *orchv1.Pod, tols ...*orchv1.Toleration) *orchv1.Pod {
+	p.Spec.Tolerations = tols
+	return p
+}
+
+func withAffinity(p *orchv1.Pod, na *orchv1.NodeAffinity) *orchv1.Pod {
+	p.Spec.Affinity = &orchv1.Affinity{NodeAffinity: na}
+	return p
+}
+
+func requiredTerm(key, op string, values ...string) *orchv1.NodeAffinity {
+	return &orchv1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &orchv1.NodeSelector{NodeSelectorTerms: []*orchv1.NodeSelectorTerm{{
+		MatchExpressions: []*orchv1.NodeSelectorRequirement{{Key: key, Operator: op, Values: values}}}}}}
+}
+
+func preferred(weight int32, key, value string) *orchv1.PreferredSchedulingTerm {
+	return &orchv1.PreferredSchedulingTerm{Weight: weight, Preference: &orchv1.NodeSelectorTerm{
+		MatchExpressions: []*orchv1.NodeSelectorRequirement{{Key: key, Operator: "In", Values: []string{value}}}}}
+}
+
+func TestScheduleTaintsAndAffinity(t *testing.T) {
+	gpu := &orchv1.Taint{Key: "dedicated", Value: "gpu", Effect: "NoSchedule"}
+	evict := &orchv1.Taint{Key: "maintenance", Effect: "NoExecute"}
+	soft := &orchv1.Taint{Key: "spot", Value: "true", Effect: "PreferNoSchedule"}
+	cordoned := node("n1", "8", "8Gi", true, nil)
+	cordoned.Spec = &orchv1.NodeSpec{Unschedulable: true}
+	deleting := node("n1", "8", "8Gi", true, nil)
+	deleting.Metadata.DeletionTimestamp = timestamppb.Now()
+	zoned := func(name, zone string) *orchv1.Node {
+		return node(name, "4", "4Gi", true, map[string]string{"zone": zone, "kubernetes.io/hostname": name})
+	}
+	cases := []struct {
+		name   string
+		pod    *orchv1.Pod
+		nodes  []*NodeInfo
+		want   string // node, "" for unschedulable
+		reason string // the whole unschedulable message
+	}{
+		{"untolerated NoSchedule taint", pod("a", "", ""),
+			infos(tainted(node("n1", "8", "8Gi", true, nil), gpu), node("n2", "1", "1Gi", true, nil)), "n2", ""},
+		{"tolerated taint", tolerating(pod("a", "", ""), &orchv1.Toleration{Key: "dedicated", Operator: "Equal", Value: "gpu", Effect: "NoSchedule"}),
+			infos(tainted(node("n1", "8", "8Gi", true, nil), gpu), node("n2", "1", "1Gi", true, nil)), "n1", ""},
+		{"untolerated NoExecute taint", tolerating(pod("a", "", ""), &orchv1.Toleration{Key: "maintenance", Operator: "Exists", Effect: "NoSchedule"}),
+			infos(tainted(node("n1", "8", "8Gi", true, nil), evict)), "", "0/1 nodes are available: 1 node(s) had untolerated taint {maintenance: }."},
+		{"every node ruled out, reasons counted", withAffinity(pod("a", "", ""), requiredTerm("zone", "In", "c")),
+			infos(tainted(zoned("n1", "a"), gpu), zoned("n2", "a"), zoned("n3", "b")), "",
+			"0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 node(s) didn't match Pod's node affinity/selector."},
+		{"PreferNoSchedule only scores", pod("a", "", ""),
+			infos(tainted(node("n1", "8", "8Gi", true, nil), soft), node("n2", "1", "1Gi", true, nil)), "n2", ""},
+		{"PreferNoSchedule alone still schedules", pod("a", "", ""),
+			infos(tainted(node("n1", "8", "8Gi", true, nil), soft)), "n1", ""},
+		{"PreferNoSchedule tolerated", tolerating(pod("a", "", ""), &orchv1.Toleration{Key: "spot", Operator: "Exists"}),
+			infos(tainted(node("n1", "8", "8Gi", true, nil), soft), node("n2", "1", "1Gi", true, nil)), "n1", ""},
+		{"cordoned node", pod("a", "", ""), infos(cordoned), "", "0/1 nodes are available: 1 node(s) were unschedulable."},
+		{"cordoned node tolerated", tolerating(pod("a", "", ""), &orchv1.Toleration{Key: "node.kubernetes.io/unschedulable", Operator: "Exists", Effect: "NoSchedule"}),
+			infos(cordoned), "n1", ""},
+		{"node being deleted", tolerating(pod("a", "", ""), &orchv1.Toleration{Operator: "Exists"}), infos(deleting), "", "0/1 nodes are available: 1 node(s) were being deleted."},
+		{"not ready node", pod("a", "", ""), infos(node("n1", "8", "8Gi", false, nil)), "",
+			"0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }."},
+		{"not ready node tolerated", tolerating(pod("a", "", ""), &orchv1.Toleration{Key: "node.kubernetes.io/not-ready", Operator: "Exists"}),
+			infos(node("n1", "8", "8Gi", false, nil)), "n1", ""},
+		{"required affinity In", withAffinity(pod("a", "", ""), requiredTerm("zone", "In", "b")),
+			infos(zoned("n1", "a"), zoned("n2", "b"), zoned("n3", "a")), "n2", ""},
+		{"required affinity NotIn", withAffinity(pod("a", "", ""), requiredTerm("zone", "NotIn", "a")),
+			infos(zoned("n1", "a"), zoned("n3", "b")), "n3", ""},
+		{"matchFields metadata.name", withAffinity(pod("a", "", ""), &orchv1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &orchv1.NodeSelector{
+			NodeSelectorTerms: []*orchv1.NodeSelectorTerm{{MatchFields: []*orchv1.NodeSelectorRequirement{{Key: "metadata.name", Operator: "In", Values: []string{"n3"}}}}}}}),
+			infos(zoned("n1", "a"), zoned("n2", "a"), zoned("n3", "a")), "n3", ""},
+		{"preferred affinity outweighs free resources", withAffinity(pod("a", "500m", "100Mi"), &orchv1.NodeAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []*orchv1.PreferredSchedulingTerm{preferred(10, "zone", "a")}}),
+			infos(node("n1", "1", "1Gi", true, map[string]string{"zone": "a"}), node("n2", "16", "16Gi", true, map[string]string{"zone": "b"})), "n1", ""},
+		{"heavier preference wins", withAffinity(pod("a", "", ""), &orchv1.NodeAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []*orchv1.PreferredSchedulingTerm{preferred(10, "zone", "a"), preferred(60, "zone", "b")}}),
+			infos(zoned("n1", "a"), zoned("n2", "b")), "n2", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := New().Schedule([]*orchv1.Pod{tc.pod}, tc.nodes)
+			got := ""
+			if len(res.Bindings) == 1 {
+				got = res.Bindings[0].Node
+			}
+			if got != tc.want {
+				t.Errorf("placed on %q, want %q (unschedulable: %q)", got, tc.want, res.Unschedulable["default/a"])
+			}
+			if tc.want == "" && res.Unschedulable["default/a"] != tc.reason {
+				t.Errorf("message %q,\nwant    %q", res.Unschedulable["default/a"], tc.reason)
+			}
+		})
+	}
+}
+
+func TestUnhonoured(t *testing.T) {
+	term := &orchv1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname"}
+	cases := []struct {
+		name string
+		spec *orchv1.PodSpec
+		want string
+	}{
+		{"none", &orchv1.PodSpec{}, ""},
+		{"node affinity is honoured", &orchv1.PodSpec{Affinity: &orchv1.Affinity{NodeAffinity: requiredTerm("zone", "In", "a")}}, ""},
+		{"empty pod affinity asks nothing", &orchv1.PodSpec{Affinity: &orchv1.Affinity{PodAffinity: &orchv1.PodAffinity{}}}, ""},
+		{"pod affinity", &orchv1.PodSpec{Affinity: &orchv1.Affinity{PodAffinity: &orchv1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []*orchv1.PodAffinityTerm{term}}}}, "spec.affinity.podAffinity"},
+		{"preferred anti-affinity", &orchv1.PodSpec{Affinity: &orchv1.Affinity{PodAntiAffinity: &orchv1.PodAntiAffinity{
+			PreferredDuringSchedulingIgnoredDuringExecution: []*orchv1.WeightedPodAffinityTerm{{Weight: 1, PodAffinityTerm: term}}}}}, "spec.affinity.podAntiAffinity"},
+		{"topology spread", &orchv1.PodSpec{TopologySpreadConstraints: []*orchv1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone"}}}, "spec.topologySpreadConstraints"},
+	}
+	for _, c := range cases {
+		if got := strings.Join(Unhonoured(c.spec), ","); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }
