@@ -37,6 +37,8 @@ type deployResult struct {
 	AllCreatedSeconds float64 `json:"all_created_seconds"`
 	PodsCreatedPerSec float64 `json:"pods_created_per_sec"`
 	AllBoundSeconds   float64 `json:"all_bound_seconds"`
+	// CommitMsMean: the leader's mean time from proposal to applied over the rollout.
+	CommitMsMean float64 `json:"commit_ms_mean"`
 	// AvailableSeconds: until the Deployment's status says every replica is available.
 	AvailableSeconds float64 `json:"available_seconds"`
 	PodsPerNodeMin   int     `json:"pods_per_node_min"`
@@ -67,40 +69,64 @@ func benchDeployment(name, image string, replicas int32) *orchv1.Deployment {
 	}}
 }
 
-// appliedIndex reads orch_raft_applied_index from a master's /metrics.
-func appliedIndex(ctx context.Context, m *harness.Master) (uint64, error) {
+// leaderSample is what the benchmarks read of the leader's /metrics.
+type leaderSample struct {
+	applied                uint64
+	commitSum, commitCount float64 // orch_raft_commit_duration_seconds
+}
+
+// sampleMetrics reads orch_raft_applied_index and the commit latency histogram's sum and
+// count from a master's /metrics.
+func sampleMetrics(ctx context.Context, m *harness.Master) (leaderSample, error) {
+	var out leaderSample
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return out, err
 	}
 	resp, err := transport.Client().Do(req)
 	if err != nil {
-		return 0, err
+		return out, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	found := false
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "orch_raft_applied_index "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return uint64(f), err
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "orch_raft_applied_index":
+			out.applied, found = uint64(f), true
+		case "orch_raft_commit_duration_seconds_sum":
+			out.commitSum = f
+		case "orch_raft_commit_duration_seconds_count":
+			out.commitCount = f
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return out, err
 	}
-	return 0, errors.New("no orch_raft_applied_index in /metrics")
+	if !found {
+		return out, errors.New("no orch_raft_applied_index in /metrics")
+	}
+	return out, nil
 }
 
-// leaderAppliedIndex is the current leader's applied index.
-func leaderAppliedIndex(ctx context.Context, c *harness.Cluster) (uint64, error) {
+// sampleLeader samples the current leader's metrics.
+func sampleLeader(ctx context.Context, c *harness.Cluster) (leaderSample, error) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	l, err := c.Leader(lctx)
 	if err != nil {
-		return 0, err
+		return leaderSample{}, err
 	}
-	return appliedIndex(ctx, l)
+	return sampleMetrics(ctx, l)
 }
 
 // followPods lists the pods matching selector, hands each to fn, then follows their
@@ -208,7 +234,7 @@ func measureRollout(ctx context.Context, c *harness.Cluster, m *harness.Master, 
 	r := &rollout{replicas: replicas, created: map[string]time.Time{}, bound: map[string]string{}, running: map[string]bool{}, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	before, err := leaderAppliedIndex(ctx, c)
+	before, err := sampleLeader(ctx, c)
 	if err != nil {
 		return deployResult{}, err
 	}
@@ -255,7 +281,7 @@ wait:
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	after, err := leaderAppliedIndex(ctx, c)
+	after, err := sampleLeader(ctx, c)
 	if err != nil {
 		return deployResult{}, err
 	}
@@ -266,9 +292,12 @@ wait:
 		perNode[n]++
 	}
 	res := deployResult{Bench: "deployment_to_running", Replicas: replicas, Nodes: len(perNode),
-		Seconds: r.doneAt.Sub(start).Seconds(), RaftEntries: after - before, RaftEntriesPerPod: float64(after-before) / float64(replicas),
+		Seconds: r.doneAt.Sub(start).Seconds(), RaftEntries: after.applied - before.applied, RaftEntriesPerPod: float64(after.applied-before.applied) / float64(replicas),
 		FirstPodSeconds: r.first.Sub(start).Seconds(), AllCreatedSeconds: r.lastNew.Sub(start).Seconds(),
 		AllBoundSeconds: r.lastBound.Sub(start).Seconds(), AvailableSeconds: available.Sub(start).Seconds(), CPUs: runtime.NumCPU()}
+	if n := after.commitCount - before.commitCount; n > 0 {
+		res.CommitMsMean = 1000 * (after.commitSum - before.commitSum) / n
+	}
 	if span := r.lastNew.Sub(r.first).Seconds(); span > 0 {
 		res.PodsCreatedPerSec = float64(replicas-1) / span
 	}
