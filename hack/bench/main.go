@@ -15,8 +15,8 @@
 //     nodes (default 1000): the benchmark registers them and heartbeats through
 //     NodeAgentService as the agent does, and reports every pod bound to them Running
 //     without running a container; so it measures the masters alone (controllers,
-//     scheduler, Raft, watches). It also gives the ReplicaSet controller's pod creation
-//     rate. No root needed.
+//     scheduler, Raft, watches); bench "deployment_to_running_simulated". It also gives
+//     the ReplicaSet controller's pod creation rate. No root needed.
 package main
 
 import (
