@@ -6,6 +6,17 @@
 //   - pods: pod create → Running latency on a real worker with the image cached, at 1
 //     and 20 pods/s (root).
 //   - container: container start time alone, through the runtime (root).
+//   - deploy: a Deployment of -deploy-replicas busybox pods (default 100) on -deploy-nodes
+//     real workers (default 2, image cached, capacity never the limit), timed from its
+//     Create call to every pod Running, with the Raft entries written per pod (the leader's
+//     orch_raft_applied_index before and after, until the Deployment reports every
+//     replica available); then deleted and its pods waited for (root).
+//   - deploy-sim: the same with -sim-replicas pods (default 10000) on -sim-nodes simulated
+//     nodes (default 1000): the benchmark registers them and heartbeats through
+//     NodeAgentService as the agent does, and reports every pod bound to them Running
+//     without running a container; so it measures the masters alone (controllers,
+//     scheduler, Raft, watches); bench "deployment_to_running_simulated". It also gives
+//     the ReplicaSet controller's pod creation rate. No root needed.
 package main
 
 import (
@@ -58,7 +69,12 @@ func main() {
 	}
 	duration := flag.Duration("duration", 5*time.Second, "how long each concurrency level runs")
 	clients := flag.String("clients", "1,16,128", "concurrency levels")
-	suites := flag.String("suites", "api,pods,container", "which benchmarks to run")
+	suites := flag.String("suites", "api,pods,container,deploy,deploy-sim", "which benchmarks to run")
+	deployReplicas := flag.Int("deploy-replicas", 100, "deploy: replicas of the Deployment")
+	deployNodes := flag.Int("deploy-nodes", 2, "deploy: worker agents")
+	simReplicas := flag.Int("sim-replicas", 10000, "deploy-sim: replicas of the Deployment")
+	simNodes := flag.Int("sim-nodes", 1000, "deploy-sim: simulated nodes")
+	simTimeout := flag.Duration("sim-timeout", 10*time.Minute, "deploy-sim: how long the rollout may take")
 	flag.Parse()
 	// A signal cancels the run; every suite then removes what it started.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -72,6 +88,10 @@ func main() {
 			err = podBench(ctx)
 		case "container":
 			err = containerBench()
+		case "deploy":
+			err = deployBench(ctx, *deployReplicas, *deployNodes)
+		case "deploy-sim":
+			err = deploySimBench(ctx, *simReplicas, *simNodes, *simTimeout)
 		default:
 			err = fmt.Errorf("unknown suite %q", s)
 		}

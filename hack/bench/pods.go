@@ -65,46 +65,12 @@ func podBench(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := harness.Binaries(filepath.Join(dir, "bin"))
+	w, err := startWorkerCluster(dir, 1, "--max-pods", "200", "--cpu", "64", "--memory", "64Gi")
 	if err != nil {
 		return err
 	}
-	network, err := harness.NewNetwork(100 + rand.IntN(100))
-	if err != nil {
-		return err
-	}
-	defer network.Close()
-	regAddr, err := harness.FreeAddrOn(network.HostIP)
-	if err != nil {
-		return err
-	}
-	os.MkdirAll(filepath.Join(dir, "registry"), 0o755)
-	reg, err := harness.StartRegistry(filepath.Join(dir, "registry"), regAddr)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-	img, err := imagetest.BusyboxImage()
-	if err != nil {
-		return err
-	}
-	ref := regAddr + "/orch/busybox:latest"
-	if _, err := imagetest.PushImage(ref, img); err != nil {
-		return err
-	}
-	c, err := harness.StartMastersOn(dir, bin, 3, network.HostIP)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	h, err := network.AddHost("w1")
-	if err != nil {
-		return err
-	}
-	n := c.AddNode(h, "w1", "--insecure-registry", regAddr, "--node-ip", h.IP, "--max-pods", "200", "--cpu", "64", "--memory", "64Gi")
-	if err := c.StartNode(n); err != nil {
-		return err
-	}
+	defer w.Close()
+	c, n, ref := w.c, w.nodes[0], w.image
 	pods := orchv1connect.NewPodServiceClient(transport.Client(), c.Masters[0].URL())
 	run := func(prefix string, count int, rate float64) ([]time.Duration, int, error) {
 		return podsAtRate(ctx, pods, ref, prefix, count, rate)
@@ -214,6 +180,80 @@ func podsAtRate(ctx context.Context, pods orchv1connect.PodServiceClient, image,
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// workerCluster is 3 masters listening on a test network's bridge, a registry there
+// holding the busybox image, and worker agents each in a network namespace of its own.
+type workerCluster struct {
+	c       *harness.Cluster
+	network *harness.Network
+	reg     *harness.Registry
+	image   string
+	nodes   []*harness.Node
+}
+
+// startWorkerCluster starts it in dir with workers agents named w1, w2, ..., each with
+// nodeArgs; it does not wait for them to register.
+func startWorkerCluster(dir string, workers int, nodeArgs ...string) (_ *workerCluster, err error) {
+	w := &workerCluster{}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	bin, err := harness.Binaries(filepath.Join(dir, "bin"))
+	if err != nil {
+		return nil, err
+	}
+	if w.network, err = harness.NewNetwork(100 + rand.IntN(100)); err != nil {
+		return nil, err
+	}
+	regAddr, err := harness.FreeAddrOn(w.network.HostIP)
+	if err != nil {
+		return nil, err
+	}
+	os.MkdirAll(filepath.Join(dir, "registry"), 0o755)
+	if w.reg, err = harness.StartRegistry(filepath.Join(dir, "registry"), regAddr); err != nil {
+		return nil, err
+	}
+	img, err := imagetest.BusyboxImage()
+	if err != nil {
+		return nil, err
+	}
+	w.image = regAddr + "/orch/busybox:latest"
+	if _, err := imagetest.PushImage(w.image, img); err != nil {
+		return nil, err
+	}
+	if w.c, err = harness.StartMastersOn(dir, bin, 3, w.network.HostIP); err != nil {
+		return nil, err
+	}
+	for i := range workers {
+		name := fmt.Sprintf("w%d", i+1)
+		h, err := w.network.AddHost(name)
+		if err != nil {
+			return nil, err
+		}
+		n := w.c.AddNode(h, name, append([]string{"--insecure-registry", regAddr, "--node-ip", h.IP}, nodeArgs...)...)
+		if err := w.c.StartNode(n); err != nil {
+			return nil, err
+		}
+		w.nodes = append(w.nodes, n)
+	}
+	return w, nil
+}
+
+// Close resets the agents' hosts, stops the masters and the registry and removes the
+// test network.
+func (w *workerCluster) Close() {
+	if w.c != nil {
+		w.c.Close()
+	}
+	if w.reg != nil {
+		w.reg.Close()
+	}
+	if w.network != nil {
+		w.network.Close()
+	}
+}
 
 // containerBench times Runtime.Start of a busybox container on an unpacked rootfs
 // (no network setup, no image pull): the cost of the shim and libcontainer alone.
