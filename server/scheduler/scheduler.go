@@ -32,7 +32,11 @@ type NodeInfo struct {
 	Node        *orchv1.Node
 	Allocatable Resources
 	Requested   Resources
-	UsedPorts   map[string]bool // "TCP/0.0.0.0/8080"
+	// NonZeroRequested counts containers without requests as DefaultMilliCPURequest and
+	// DefaultMemoryRequest, for scoring only.
+	NonZeroRequested Resources
+	UsedPorts        map[string]bool // "TCP/0.0.0.0/8080"
+	byController     map[string]int  // pods on the node by their controller's uid
 
 	taintsCache []*orchv1.Taint
 	taintsDone  bool
@@ -52,7 +56,7 @@ func NewNodeInfo(n *orchv1.Node, pods []*orchv1.Pod) *NodeInfo {
 	if len(alloc) == 0 {
 		alloc = n.GetStatus().GetCapacity()
 	}
-	ni := &NodeInfo{Node: n, UsedPorts: map[string]bool{}, Allocatable: Resources{
+	ni := &NodeInfo{Node: n, UsedPorts: map[string]bool{}, byController: map[string]int{}, Allocatable: Resources{
 		MilliCPU: quantity(alloc["cpu"], true), Memory: quantity(alloc["memory"], false), Pods: quantity(alloc["pods"], false),
 	}}
 	if _, ok := alloc["pods"]; !ok {
@@ -67,11 +71,67 @@ func NewNodeInfo(n *orchv1.Node, pods []*orchv1.Pod) *NodeInfo {
 	return ni
 }
 
-func (ni *NodeInfo) assume(p *orchv1.Pod) {
-	ni.Requested.add(PodRequests(p))
-	for _, port := range hostPorts(p) {
+func (ni *NodeInfo) assume(p *orchv1.Pod) { ni.assumeInfo(NewPodInfo(p)) }
+
+func (ni *NodeInfo) assumeInfo(p *PodInfo) {
+	ni.Requested.add(p.Requests)
+	ni.NonZeroRequested.add(p.NonZero)
+	for _, port := range p.hostPorts {
 		ni.UsedPorts[port] = true
 	}
+	if p.controller != "" {
+		ni.byController[p.controller]++
+	}
+}
+
+// PodInfo is a pod with what the plugins need of it, computed once per pod and pass.
+type PodInfo struct {
+	Pod      *orchv1.Pod
+	Requests Resources
+	// NonZero is Requests with DefaultMilliCPURequest and DefaultMemoryRequest for each
+	// container that asks for none, as Kubernetes scores.
+	NonZero    Resources
+	hostPorts  []string
+	controller string // the uid of the pod's controller, if any
+}
+
+// The requests Kubernetes' scoring assumes for a container that sets none.
+const (
+	DefaultMilliCPURequest = 100
+	DefaultMemoryRequest   = 200 << 20
+)
+
+// NewPodInfo reads a pod's requests, host ports and controller.
+func NewPodInfo(p *orchv1.Pod) *PodInfo {
+	pi := &PodInfo{Pod: p, Requests: PodRequests(p), hostPorts: hostPorts(p)}
+	nonZero := func(c *orchv1.Container) (int64, int64) {
+		req := c.GetResources().GetRequests()
+		cpu, mem := quantity(req["cpu"], true), quantity(req["memory"], false)
+		if _, ok := req["cpu"]; !ok {
+			cpu = DefaultMilliCPURequest
+		}
+		if _, ok := req["memory"]; !ok {
+			mem = DefaultMemoryRequest
+		}
+		return cpu, mem
+	}
+	for _, c := range p.GetSpec().GetContainers() {
+		cpu, mem := nonZero(c)
+		pi.NonZero.MilliCPU += cpu
+		pi.NonZero.Memory += mem
+	}
+	for _, c := range p.GetSpec().GetInitContainers() {
+		cpu, mem := nonZero(c)
+		pi.NonZero.MilliCPU = max(pi.NonZero.MilliCPU, cpu)
+		pi.NonZero.Memory = max(pi.NonZero.Memory, mem)
+	}
+	pi.NonZero.Pods = 1
+	for _, r := range p.GetMetadata().GetOwnerReferences() {
+		if r.GetController() {
+			pi.controller = r.GetUid()
+		}
+	}
+	return pi
 }
 
 // Terminal reports whether a pod has finished (Succeeded or Failed).
@@ -133,13 +193,13 @@ func hostPorts(p *orchv1.Pod) []string {
 // A FilterPlugin rules a node out for a pod; it returns "" when the pod fits, else why not.
 type FilterPlugin interface {
 	Name() string
-	Filter(p *orchv1.Pod, n *NodeInfo) string
+	Filter(p *PodInfo, n *NodeInfo) string
 }
 
 // A ScorePlugin ranks the nodes that passed every filter; higher is better.
 type ScorePlugin interface {
 	Name() string
-	Score(p *orchv1.Pod, n *NodeInfo) int64
+	Score(p *PodInfo, n *NodeInfo) int64
 }
 
 // A ScoreNormalizer brings a plugin's raw scores of the feasible nodes to 0..100 in place,
@@ -175,13 +235,15 @@ type Scheduler struct {
 // New returns the default scheduler, with Kubernetes' default plugins and weights where
 // orch has them: filtered by NodeUnschedulable, TaintToleration, NodeAffinity (node
 // selector and required node affinity), NodeResourcesFit and NodePorts; scored by
-// TaintToleration (3), NodeAffinity (2) and least allocated resources (1).
+// TaintToleration (3), NodeAffinity (2), the spread of a controller's pods over nodes
+// (2, as Kubernetes' default PodTopologySpread) and least allocated resources (1).
 func New() *Scheduler {
 	return &Scheduler{
 		Filters: []FilterPlugin{nodeUnschedulable{}, taintToleration{}, nodeAffinity{}, fitResources{}, hostPortsFree{}},
 		Scores: []WeightedScore{
 			{Plugin: taintToleration{}, Weight: 3},
 			{Plugin: nodeAffinity{}, Weight: 2},
+			{Plugin: controllerSpread{}, Weight: 2},
 			{Plugin: leastAllocated{}, Weight: 1},
 		},
 	}
@@ -195,7 +257,8 @@ func (s *Scheduler) Schedule(pods []*orchv1.Pod, nodes []*NodeInfo) Result {
 	sort.Slice(sorted, func(i, j int) bool {
 		return sorted[i].Node.GetMetadata().GetName() < sorted[j].Node.GetMetadata().GetName()
 	})
-	for _, p := range pods {
+	for _, pod := range pods {
+		p := NewPodInfo(pod)
 		reasons := map[string]int{}
 		var feasible []*NodeInfo
 		for _, n := range sorted {
@@ -205,13 +268,13 @@ func (s *Scheduler) Schedule(pods []*orchv1.Pod, nodes []*NodeInfo) Result {
 			}
 			feasible = append(feasible, n)
 		}
-		m := p.GetMetadata()
+		m := pod.GetMetadata()
 		if len(feasible) == 0 {
 			res.Unschedulable[m.GetNamespace()+"/"+m.GetName()] = unschedulableMessage(len(sorted), reasons)
 			continue
 		}
 		best := feasible[s.best(p, feasible)]
-		best.assume(p)
+		best.assumeInfo(p)
 		res.Bindings = append(res.Bindings, Binding{Namespace: m.GetNamespace(), Name: m.GetName(), UID: m.GetUid(), Node: best.Node.GetMetadata().GetName()})
 	}
 	return res
@@ -219,7 +282,7 @@ func (s *Scheduler) Schedule(pods []*orchv1.Pod, nodes []*NodeInfo) Result {
 
 // best is the index of the feasible node with the highest weighted sum of scores, the
 // first one on a tie.
-func (s *Scheduler) best(p *orchv1.Pod, feasible []*NodeInfo) int {
+func (s *Scheduler) best(p *PodInfo, feasible []*NodeInfo) int {
 	total := make([]int64, len(feasible))
 	scores := make([]int64, len(feasible))
 	for _, ws := range s.Scores {
@@ -242,7 +305,7 @@ func (s *Scheduler) best(p *orchv1.Pod, feasible []*NodeInfo) int {
 	return best
 }
 
-func (s *Scheduler) filter(p *orchv1.Pod, n *NodeInfo) string {
+func (s *Scheduler) filter(p *PodInfo, n *NodeInfo) string {
 	for _, f := range s.Filters {
 		if why := f.Filter(p, n); why != "" {
 			return why
@@ -281,11 +344,11 @@ type nodeUnschedulable struct{}
 var unschedulableTaint = &orchv1.Taint{Key: api.TaintNodeUnschedulable, Effect: api.TaintEffectNoSchedule}
 
 func (nodeUnschedulable) Name() string { return "NodeUnschedulable" }
-func (nodeUnschedulable) Filter(p *orchv1.Pod, n *NodeInfo) string {
+func (nodeUnschedulable) Filter(p *PodInfo, n *NodeInfo) string {
 	if n.Node.GetMetadata().GetDeletionTimestamp() != nil {
 		return ReasonDeleting
 	}
-	if n.Node.GetSpec().GetUnschedulable() && !api.TolerationsTolerateTaint(p.GetSpec().GetTolerations(), unschedulableTaint) {
+	if n.Node.GetSpec().GetUnschedulable() && !api.TolerationsTolerateTaint(p.Pod.GetSpec().GetTolerations(), unschedulableTaint) {
 		return ReasonUnschedulable
 	}
 	return ""
@@ -298,8 +361,8 @@ func (nodeUnschedulable) Filter(p *orchv1.Pod, n *NodeInfo) string {
 type taintToleration struct{}
 
 func (taintToleration) Name() string { return "TaintToleration" }
-func (taintToleration) Filter(p *orchv1.Pod, n *NodeInfo) string {
-	if t, ok := api.FindUntoleratedTaint(n.taints(), p.GetSpec().GetTolerations(), api.DoNotScheduleTaints); ok {
+func (taintToleration) Filter(p *PodInfo, n *NodeInfo) string {
+	if t, ok := api.FindUntoleratedTaint(n.taints(), p.Pod.GetSpec().GetTolerations(), api.DoNotScheduleTaints); ok {
 		return fmt.Sprintf(reasonUntoleratedTmpl, t.GetKey(), t.GetValue())
 	}
 	return ""
@@ -307,9 +370,9 @@ func (taintToleration) Filter(p *orchv1.Pod, n *NodeInfo) string {
 
 // Score counts the PreferNoSchedule taints the pod does not tolerate; Normalize turns
 // fewer into more.
-func (taintToleration) Score(p *orchv1.Pod, n *NodeInfo) int64 {
+func (taintToleration) Score(p *PodInfo, n *NodeInfo) int64 {
 	var tols []*orchv1.Toleration
-	for _, t := range p.GetSpec().GetTolerations() {
+	for _, t := range p.Pod.GetSpec().GetTolerations() {
 		if t.GetEffect() == "" || t.GetEffect() == api.TaintEffectPreferNoSchedule {
 			tols = append(tols, t)
 		}
@@ -330,15 +393,15 @@ func (taintToleration) Normalize(scores []int64) { normalize(scores, true) }
 type nodeAffinity struct{}
 
 func (nodeAffinity) Name() string { return "NodeAffinity" }
-func (nodeAffinity) Filter(p *orchv1.Pod, n *NodeInfo) string {
-	if !api.PodMatchesNodeSelectorAndAffinity(p.GetSpec(), n.Node) {
+func (nodeAffinity) Filter(p *PodInfo, n *NodeInfo) string {
+	if !api.PodMatchesNodeSelectorAndAffinity(p.Pod.GetSpec(), n.Node) {
 		return ReasonNodeAffinity
 	}
 	return ""
 }
 
-func (nodeAffinity) Score(p *orchv1.Pod, n *NodeInfo) int64 {
-	return api.PreferredNodeAffinityScore(p.GetSpec(), n.Node)
+func (nodeAffinity) Score(p *PodInfo, n *NodeInfo) int64 {
+	return api.PreferredNodeAffinityScore(p.Pod.GetSpec(), n.Node)
 }
 
 func (nodeAffinity) Normalize(scores []int64) { normalize(scores, false) }
@@ -367,8 +430,8 @@ func normalize(scores []int64, reverse bool) {
 type fitResources struct{}
 
 func (fitResources) Name() string { return "NodeResourcesFit" }
-func (fitResources) Filter(p *orchv1.Pod, n *NodeInfo) string {
-	req := PodRequests(p)
+func (fitResources) Filter(p *PodInfo, n *NodeInfo) string {
+	req := p.Requests
 	switch {
 	case n.Requested.Pods+1 > n.Allocatable.Pods:
 		return "Too many pods"
@@ -383,8 +446,8 @@ func (fitResources) Filter(p *orchv1.Pod, n *NodeInfo) string {
 type hostPortsFree struct{}
 
 func (hostPortsFree) Name() string { return "NodePorts" }
-func (hostPortsFree) Filter(p *orchv1.Pod, n *NodeInfo) string {
-	for _, port := range hostPorts(p) {
+func (hostPortsFree) Filter(p *PodInfo, n *NodeInfo) string {
+	for _, port := range p.hostPorts {
 		if n.UsedPorts[port] || conflictsWildcard(port, n.UsedPorts) {
 			return "node(s) didn't have free ports for the requested pod ports"
 		}
@@ -404,22 +467,40 @@ func conflictsWildcard(port string, used map[string]bool) bool {
 	return false
 }
 
-// leastAllocated prefers the node with the most free cpu and memory after placement.
+// leastAllocated prefers the node with the most free cpu and memory after placement,
+// counting a container without requests as 100m and 200Mi, as Kubernetes scores (so
+// pods without requests spread too).
 type leastAllocated struct{}
 
 func (leastAllocated) Name() string { return "NodeResourcesLeastAllocated" }
-func (leastAllocated) Score(p *orchv1.Pod, n *NodeInfo) int64 {
-	req := PodRequests(p)
+func (leastAllocated) Score(p *PodInfo, n *NodeInfo) int64 {
+	req := p.NonZero
 	free := func(used, alloc int64) int64 {
 		if alloc <= 0 {
 			return 0
 		}
 		return max(alloc-used, 0) * 100 / alloc
 	}
-	cpu := free(n.Requested.MilliCPU+req.MilliCPU, n.Allocatable.MilliCPU)
-	mem := free(n.Requested.Memory+req.Memory, n.Allocatable.Memory)
+	cpu := free(n.NonZeroRequested.MilliCPU+req.MilliCPU, n.Allocatable.MilliCPU)
+	mem := free(n.NonZeroRequested.Memory+req.Memory, n.Allocatable.Memory)
 	return (cpu + mem) / 2
 }
+
+// controllerSpread prefers the nodes with fewer pods of the pod's controller (the
+// owner with controller: true), so that a ReplicaSet's or StatefulSet's replicas land on
+// different nodes: what Kubernetes' default topology spread over hostnames does for
+// the pods of one workload. A pod without a controller scores the same everywhere.
+type controllerSpread struct{}
+
+func (controllerSpread) Name() string { return "DefaultPodTopologySpread" }
+func (controllerSpread) Score(p *PodInfo, n *NodeInfo) int64 {
+	if p.controller == "" {
+		return 0
+	}
+	return int64(n.byController[p.controller])
+}
+
+func (controllerSpread) Normalize(scores []int64) { normalize(scores, true) }
 
 // Unhonoured lists the fields of a pod spec that ask for placement rules this scheduler
 // does not apply (pod affinity and anti-affinity, topology spread constraints), as field

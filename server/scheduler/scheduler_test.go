@@ -233,3 +233,45 @@ func TestUnhonoured(t *testing.T) {
 		}
 	}
 }
+
+// Replicas of one controller spread over equal nodes, with or without requests, and the
+// pods already bound count: a workload is not piled onto the node whose name sorts first.
+func TestControllerPodsSpread(t *testing.T) {
+	owned := func(name, owner string, requests bool) *orchv1.Pod {
+		p := pod(name, "10m", "8Mi")
+		if !requests {
+			p.Spec.Containers[0].Resources = nil
+		}
+		p.Metadata.OwnerReferences = []*orchv1.OwnerReference{{Kind: "ReplicaSet", Name: owner, Uid: "rs-" + owner, Controller: new(true)}}
+		return p
+	}
+	for _, requests := range []bool{true, false} {
+		nodes := infos(node("n1", "32", "64Gi", true, nil), node("n2", "32", "64Gi", true, nil), node("n3", "32", "64Gi", true, nil))
+		var pods []*orchv1.Pod
+		for i := range 9 {
+			pods = append(pods, owned("web-"+string(rune('a'+i)), "web", requests))
+		}
+		res := New().Schedule(pods, nodes)
+		per := map[string]int{}
+		for _, b := range res.Bindings {
+			per[b.Node]++
+		}
+		if per["n1"] != 3 || per["n2"] != 3 || per["n3"] != 3 {
+			t.Errorf("requests %v: 9 replicas over 3 nodes placed %v, want 3 each", requests, per)
+		}
+	}
+	// Pods already on a node count against it.
+	busy := NewNodeInfo(node("n1", "32", "64Gi", true, nil), []*orchv1.Pod{owned("old-1", "web", true), owned("old-2", "web", true)})
+	res := New().Schedule([]*orchv1.Pod{owned("new", "web", true)}, []*NodeInfo{busy, NewNodeInfo(node("n2", "32", "64Gi", true, nil), nil)})
+	if len(res.Bindings) != 1 || res.Bindings[0].Node != "n2" {
+		t.Errorf("a third replica went to %v, want n2 (n1 holds two already)", res.Bindings)
+	}
+	// Another controller's pods do not repel it.
+	res = New().Schedule([]*orchv1.Pod{owned("db-1", "db", true)}, []*NodeInfo{
+		NewNodeInfo(node("n1", "32", "64Gi", true, nil), []*orchv1.Pod{owned("x", "web", true)}),
+		NewNodeInfo(node("n2", "32", "64Gi", true, nil), []*orchv1.Pod{owned("y", "web", true)}),
+	})
+	if len(res.Bindings) != 1 {
+		t.Errorf("db-1 not placed: %v", res.Unschedulable)
+	}
+}
