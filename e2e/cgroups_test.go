@@ -11,78 +11,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/orchd/orch/e2e/harness"
-	"github.com/orchd/orch/node/images/imagetest"
 )
-
-// startWorkerWith starts 3 masters and one worker with the given extra agent flags.
-func startWorkerWith(t *testing.T, extra ...string) *workerEnv {
-	t.Helper()
-	requireRoot(t)
-	dir := t.TempDir()
-	bin, err := harness.Binaries(filepath.Join(dir, "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	network, err := harness.NewNetwork(100 + mrand.IntN(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(network.Close)
-	regAddr, err := harness.FreeAddrOn(network.HostIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regDir := filepath.Join(dir, "registry")
-	os.MkdirAll(regDir, 0o755)
-	reg, err := harness.StartRegistry(regDir, regAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Close)
-	img, err := imagetest.BusyboxImage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := regAddr + "/orch/busybox:latest"
-	if _, err := imagetest.PushImage(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	c, err := harness.StartMastersOn(dir, bin, 3, network.HostIP, "--node-heartbeat-interval", "1s", "--node-grace-period", "5s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range c.Nodes {
-				t.Log(c.NodeLogTail(n, 60))
-			}
-		}
-		c.Close()
-	})
-	h, err := network.AddHost("w1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := c.AddNode(h, h.Name, append([]string{"--insecure-registry", regAddr, "--node-ip", h.IP}, extra...)...)
-	if err := c.StartNode(n); err != nil {
-		t.Fatal(err)
-	}
-	e := &workerEnv{c: c, image: ref, m: c.Masters[0]}
-	e.waitFor(t, 60*time.Second, "node Ready", func() bool {
-		out, _, err := c.Orchctl(e.m, "", "get", "nodes", "--no-headers")
-		return err == nil && strings.Count(out, " Ready ") == 1
-	})
-	return e
-}
 
 // hostCgroups maps each hierarchy of this process (which the agents inherit) to where
 // cgroup rel is in it: v1 controllers by name ("memory", "cpu", "name=systemd"), the
@@ -161,7 +96,7 @@ func TestPodCgroupsAndAllocatable(t *testing.T) {
 			}
 		}
 	})
-	e := startWorkerWith(t, "--cpu", "2", "--memory", "2Gi", "--system-reserved", "cpu=500m,memory=512Mi",
+	e := startWorkersWith(t, 1, "--cpu", "2", "--memory", "2Gi", "--system-reserved", "cpu=500m,memory=512Mi",
 		"--kube-reserved", "cpu=100m,memory=256Mi", "--eviction-hard", "memory.available<100Mi", "--cgroup-root", root)
 
 	// Allocatable = capacity - system-reserved - kube-reserved - eviction threshold.

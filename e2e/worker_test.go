@@ -45,6 +45,13 @@ func requireRoot(t *testing.T) {
 
 func startWorkers(t *testing.T, nodes int) *workerEnv {
 	t.Helper()
+	return startWorkersWith(t, nodes)
+}
+
+// startWorkersWith starts 3 masters and the given number of workers, each agent with
+// the extra flags after the defaults (a flag given twice takes the last value).
+func startWorkersWith(t *testing.T, nodes int, extra ...string) *workerEnv {
+	t.Helper()
 	requireRoot(t)
 	dir := t.TempDir()
 	bin, err := harness.Binaries(filepath.Join(dir, "bin"))
@@ -95,8 +102,8 @@ func startWorkers(t *testing.T, nodes int) *workerEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := c.AddNode(h, h.Name, "--insecure-registry", regAddr, "--cpu", "2", "--memory", "2Gi", "--node-ip", h.IP,
-			"--container-log-max-size", "1048576")
+		n := c.AddNode(h, h.Name, append([]string{"--insecure-registry", regAddr, "--cpu", "2", "--memory", "2Gi", "--node-ip", h.IP,
+			"--container-log-max-size", "1048576"}, extra...)...)
 		if err := c.StartNode(n); err != nil {
 			t.Fatal(err)
 		}
